@@ -1,0 +1,404 @@
+"""Scaling analysis for DDP runs: speedup curves, step-time attribution and a fitted cost model.
+
+The cost model splits a step into a serial part, a parallel part that speeds
+up with the cores actually in use, and a ring all-reduce costed with the
+alpha-beta (latency-bandwidth) model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from itertools import combinations
+from typing import TypedDict
+
+import numpy as np
+
+from benchmarks.stats import Interval, bootstrap_median, bootstrap_ratio, median_of_launches
+
+CAUSES = ("compute", "communication", "data", "wait", "other")
+
+
+# --- speedup and efficiency ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ScalingPoint:
+    """How one world size performs relative to the reference world size."""
+
+    world_size: int
+    step_time: Interval
+    speedup: Interval
+    efficiency: Interval
+    samples_per_second: float
+    oversubscribed: bool
+
+
+def _scaled(interval: Interval, factor: float) -> Interval:
+    return Interval(
+        point=interval.point * factor,
+        low=interval.low * factor,
+        high=interval.high * factor,
+        confidence=interval.confidence,
+    )
+
+
+def speedup_curve(
+    step_times: dict[int, list[np.ndarray]],
+    global_batch: dict[int, int],
+    reference: int | None = None,
+    oversubscribed: dict[int, bool] | None = None,
+    n_boot: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> list[ScalingPoint]:
+    """Throughput speedup and parallel efficiency per world size, sorted by world size.
+
+    Throughput is global batch / median step time, so the same formula covers
+    strong scaling (fixed global batch: speedup is a step-time ratio) and weak
+    scaling (batch grows with world size). speedup(N) = throughput(N) /
+    throughput(reference); efficiency(N) = speedup(N) / (N / reference).
+    The reference point's speedup and efficiency are exactly 1 by definition,
+    so their intervals have zero width; the reference's own uncertainty enters
+    every other point's interval through the ratio bootstrap.
+    """
+    if not step_times:
+        raise ValueError("step_times is empty: need at least one world size")
+    missing = sorted(set(step_times) - set(global_batch))
+    if missing:
+        raise ValueError(f"global_batch has no entry for world sizes {missing}")
+    reference = min(step_times) if reference is None else reference
+    if reference not in step_times:
+        raise ValueError(f"reference world size {reference} has no step times")
+    flags = oversubscribed or {}
+
+    points = []
+    for world_size in sorted(step_times):
+        launches = step_times[world_size]
+        batch_growth = global_batch[world_size] / global_batch[reference]
+        ideal = world_size / reference
+        if world_size == reference:
+            speedup = Interval(1.0, 1.0, 1.0, confidence)
+        else:
+            step_ratio = bootstrap_ratio(
+                step_times[reference], launches, n_boot=n_boot, confidence=confidence, seed=seed
+            )
+            speedup = _scaled(step_ratio, batch_growth)
+        points.append(
+            ScalingPoint(
+                world_size=world_size,
+                step_time=bootstrap_median(launches, n_boot=n_boot, confidence=confidence, seed=seed),
+                speedup=speedup,
+                efficiency=_scaled(speedup, 1.0 / ideal),
+                samples_per_second=global_batch[world_size] / median_of_launches(launches),
+                oversubscribed=flags.get(world_size, False),
+            )
+        )
+    return points
+
+
+def fastest(points: Sequence[ScalingPoint]) -> ScalingPoint:
+    """The point with the highest throughput (samples per second)."""
+    if not points:
+        raise ValueError("points is empty")
+    return max(points, key=lambda point: point.samples_per_second)
+
+
+def karp_flatt(speedup: float, world_size: int) -> float | None:
+    """Experimentally determined serial fraction e = (1/S - 1/p) / (1 - 1/p).
+
+    A value that grows with p points at parallel overhead (communication,
+    contention) rather than a fixed serial part. Undefined for p == 1.
+    """
+    if world_size < 1:
+        raise ValueError(f"world_size must be at least 1, got {world_size}")
+    if speedup <= 0.0:
+        raise ValueError(f"speedup must be positive, got {speedup}")
+    if world_size == 1:
+        return None
+    return (1.0 / speedup - 1.0 / world_size) / (1.0 - 1.0 / world_size)
+
+
+# --- where the step time goes ----------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CauseShares:
+    """Fractions of the step time per cause; they sum to 1."""
+
+    world_size: int
+    compute: float
+    communication: float
+    data: float
+    wait: float
+    other: float
+
+
+@dataclass(frozen=True)
+class Breakdown:
+    """Mean seconds per step at one world size, as measured on a rank.
+
+    wait_time is how long the slowest rank takes beyond this rank, so that
+    step_time (the slowest rank's) is this rank's parts plus the wait.
+    """
+
+    world_size: int
+    step_time: float
+    compute_time: float
+    exposed_comm_time: float
+    data_time: float
+    wait_time: float
+
+    def shares(self) -> CauseShares:
+        return cause_shares(self)
+
+    def attributed_seconds(self) -> dict[str, float]:
+        """Step time split by cause; consistent with shares(), so it sums to step_time."""
+        shares = self.shares()
+        return {cause: getattr(shares, cause) * self.step_time for cause in CAUSES}
+
+
+def cause_shares(breakdown: Breakdown) -> CauseShares:
+    """Fractions of the step time taken by each cause.
+
+    'other' is the step time the measured parts do not cover. When the parts
+    add up to more than the step time (timers overlap, or averaging noise),
+    'other' is clipped to 0 and the parts are renormalised by their own sum,
+    so the shares always sum to 1.
+    """
+    if breakdown.step_time <= 0.0:
+        raise ValueError(f"step_time must be positive, got {breakdown.step_time}")
+    parts = {
+        "compute": breakdown.compute_time,
+        "communication": breakdown.exposed_comm_time,
+        "data": breakdown.data_time,
+        "wait": breakdown.wait_time,
+    }
+    negative = [cause for cause, seconds in parts.items() if seconds < 0.0]
+    if negative:
+        raise ValueError(f"breakdown times must be non-negative: {negative}")
+    parts["other"] = max(breakdown.step_time - sum(parts.values()), 0.0)
+    total = sum(parts.values())
+    return CauseShares(
+        world_size=breakdown.world_size,
+        **{cause: seconds / total for cause, seconds in parts.items()},
+    )
+
+
+def explain_change(before: Breakdown, after: Breakdown) -> dict[str, float]:
+    """Seconds of the step-time change from `before` to `after` owed to each cause.
+
+    Uses the attributed (clipped and renormalised) seconds on both sides, so
+    the values sum exactly to after.step_time - before.step_time.
+    """
+    before_seconds = before.attributed_seconds()
+    after_seconds = after.attributed_seconds()
+    return {cause: after_seconds[cause] - before_seconds[cause] for cause in CAUSES}
+
+
+# --- cost model ------------------------------------------------------------------------
+
+
+def ring_allreduce_seconds(
+    world_size: int, nbytes: float, alpha: float, beta_bytes_per_s: float
+) -> float:
+    """Ring all-reduce time: 2(p-1) latency hops plus 2(p-1)/p of the buffer over the link."""
+    if world_size < 1:
+        raise ValueError(f"world_size must be at least 1, got {world_size}")
+    if world_size == 1:
+        return 0.0
+    hops = 2 * (world_size - 1)
+    return hops * alpha + hops / world_size * nbytes / beta_bytes_per_s
+
+
+def _nonnegative_least_squares(design: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """Exact non-negative least squares for a handful of columns.
+
+    The optimum equals the unconstrained fit on its own support, so trying
+    every column subset and keeping the best feasible fit is exact; with two
+    columns this is the 'clamp a negative coefficient, refit the other' rule.
+    """
+    columns = design.shape[1]
+    best = np.zeros(columns)
+    best_residual = float(np.sum(target**2))
+    for size in range(1, columns + 1):
+        for support in combinations(range(columns), size):
+            chosen = list(support)
+            coefficients, *_ = np.linalg.lstsq(design[:, chosen], target, rcond=None)
+            if np.any(coefficients < 0.0):
+                continue
+            residual = float(np.sum((design[:, chosen] @ coefficients - target) ** 2))
+            if residual < best_residual:
+                best = np.zeros(columns)
+                best[chosen] = coefficients
+                best_residual = residual
+    return best
+
+
+def fit_alpha_beta(
+    world_sizes: Sequence[int], comm_seconds: Sequence[float], nbytes: float
+) -> tuple[float, float]:
+    """Fit (alpha seconds, beta bytes/s) of the ring model to measured all-reduce times.
+
+    Only p > 1 points are used (a single rank does not communicate). Both
+    coefficients are kept non-negative. With fewer than two distinct p > 1 the
+    latency and bandwidth terms cannot be separated, so all time goes to
+    bandwidth (alpha = 0). A zero bandwidth term gives beta = inf.
+    """
+    if nbytes <= 0.0:
+        raise ValueError(f"nbytes must be positive, got {nbytes}")
+    sizes = np.asarray(world_sizes, dtype=float)
+    seconds = np.asarray(comm_seconds, dtype=float)
+    if sizes.shape != seconds.shape:
+        raise ValueError("world_sizes and comm_seconds must have the same length")
+    multi = sizes > 1
+    if not np.any(multi):
+        raise ValueError("fit_alpha_beta needs at least one point with world size > 1")
+    sizes, seconds = sizes[multi], seconds[multi]
+    hops = 2.0 * (sizes - 1.0)
+    bandwidth_column = hops / sizes * nbytes
+    if np.unique(sizes).size < 2:
+        alpha = 0.0
+        (inverse_beta,) = _nonnegative_least_squares(bandwidth_column[:, None], seconds)
+    else:
+        alpha, inverse_beta = _nonnegative_least_squares(
+            np.column_stack([hops, bandwidth_column]), seconds
+        )
+    beta = 1.0 / inverse_beta if inverse_beta > 0.0 else float("inf")
+    return float(alpha), float(beta)
+
+
+def cores_in_use(world_size: int, cores: int, threads_per_rank: dict[int, int] | int) -> int:
+    """Cores the ranks can keep busy: p * threads, capped at the machine's cores.
+
+    Past the cap the run is oversubscribed and compute stops speeding up. A
+    dict of threads per world size falls back to max(1, cores // p) for
+    world sizes it does not list.
+    """
+    if isinstance(threads_per_rank, Mapping):
+        threads = threads_per_rank.get(world_size, max(1, cores // world_size))
+    else:
+        threads = int(threads_per_rank)
+    return min(world_size * threads, cores)
+
+
+@dataclass(frozen=True)
+class ScalingModel:
+    """step time = serial + parallel / cores_in_use(p) + ring all-reduce time.
+
+    The parallel work is split across the cores in use, so the model describes
+    a fixed global batch (strong scaling).
+    """
+
+    serial: float
+    parallel: float
+    alpha: float
+    beta: float
+    nbytes: float
+    cores: int
+    threads_per_rank: dict[int, int] | int
+
+    def predict(self, world_size: int, beta: float | None = None) -> float:
+        """Predicted step seconds; pass beta to ask what a different link bandwidth would give."""
+        bandwidth = self.beta if beta is None else beta
+        compute = self.parallel / cores_in_use(world_size, self.cores, self.threads_per_rank)
+        comm = ring_allreduce_seconds(world_size, self.nbytes, self.alpha, bandwidth)
+        return self.serial + compute + comm
+
+
+def fit_scaling_model(
+    world_sizes: Sequence[int],
+    step_seconds: Sequence[float],
+    comm_seconds: Sequence[float],
+    nbytes: float,
+    cores: int,
+    threads_per_rank: dict[int, int] | int,
+) -> ScalingModel:
+    """Fit a ScalingModel to measured step and all-reduce times.
+
+    alpha and beta come from the all-reduce times (fit_alpha_beta). serial and
+    parallel come from non-negative least squares of step time minus predicted
+    all-reduce time against [1, 1/cores_in_use(p)]. If every point uses the same
+    number of cores the split is unidentifiable: serial is set to 0 and the
+    whole compute time goes to parallel (predictions at those core counts stay
+    right; extrapolation to other core counts does not).
+    """
+    alpha, beta = fit_alpha_beta(world_sizes, comm_seconds, nbytes)
+    steps = np.asarray(step_seconds, dtype=float)
+    if steps.shape != (len(world_sizes),):
+        raise ValueError("world_sizes and step_seconds must have the same length")
+    compute = steps - np.array(
+        [ring_allreduce_seconds(p, nbytes, alpha, beta) for p in world_sizes]
+    )
+    inverse_cores = np.array(
+        [1.0 / cores_in_use(p, cores, threads_per_rank) for p in world_sizes]
+    )
+    if np.unique(inverse_cores).size < 2:
+        serial = 0.0
+        (parallel,) = _nonnegative_least_squares(inverse_cores[:, None], compute)
+    else:
+        serial, parallel = _nonnegative_least_squares(
+            np.column_stack([np.ones_like(inverse_cores), inverse_cores]), compute
+        )
+    return ScalingModel(
+        serial=float(serial),
+        parallel=float(parallel),
+        alpha=alpha,
+        beta=beta,
+        nbytes=nbytes,
+        cores=cores,
+        threads_per_rank=threads_per_rank,
+    )
+
+
+class HoldoutResult(TypedDict):
+    world_size: int
+    predicted: float
+    measured: float
+    relative_error: float
+
+
+def holdout_error(
+    world_sizes: Sequence[int],
+    step_seconds: Sequence[float],
+    comm_seconds: Sequence[float],
+    nbytes: float,
+    cores: int,
+    threads_per_rank: dict[int, int] | int,
+    held_out: int,
+) -> HoldoutResult:
+    """Fit without one world size and predict it, to test the model's extrapolation.
+
+    relative_error = (predicted - measured) / measured, so positive means the
+    model expects a slower step than was measured. Repeated measurements of
+    the held-out world size are averaged.
+    """
+    sizes = np.asarray(world_sizes)
+    held = sizes == held_out
+    if not np.any(held):
+        raise ValueError(f"held_out world size {held_out} is not among world_sizes")
+    kept = ~held
+    steps = np.asarray(step_seconds, dtype=float)
+    model = fit_scaling_model(
+        sizes[kept].tolist(),
+        steps[kept],
+        np.asarray(comm_seconds, dtype=float)[kept],
+        nbytes,
+        cores,
+        threads_per_rank,
+    )
+    predicted = model.predict(held_out)
+    measured = float(np.mean(steps[held]))
+    return HoldoutResult(
+        world_size=held_out,
+        predicted=predicted,
+        measured=measured,
+        relative_error=(predicted - measured) / measured,
+    )
+
+
+def best_world_size(model: ScalingModel, candidates: Sequence[int]) -> int:
+    """Candidate with the lowest predicted step time; ties go to the smaller world size."""
+    if not candidates:
+        raise ValueError("candidates is empty")
+    return min(sorted(candidates), key=model.predict)

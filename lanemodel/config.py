@@ -1,0 +1,70 @@
+"""All knobs of one training run in one object, serialisable so a launcher can hand it to its ranks."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, fields
+
+SCALING_MODES = ("strong", "weak")
+
+
+@dataclass
+class TrainConfig:
+    """One training run. Strong scaling splits ``global_batch`` across ranks; weak gives each rank ``rank_batch``."""
+
+    data_dir: str
+    preset: str = "tiny"
+    steps: int = 20
+    one_epoch: bool = False          # run one pass over the data instead of ``steps``
+    scaling: str = "strong"
+    global_batch: int = 8
+    rank_batch: int = 4
+    use_aux: bool = False
+    lr: float = 4e-4                 # UFLD's TuSimple setting: Adam, cosine decay, linear warm-up
+    weight_decay: float = 1e-4
+    warmup_iters: int = 5
+    seed: int = 0
+    data_workers: int = 0
+    bucket_cap_mb: float = 25.0
+    gradient_as_bucket_view: bool = True
+    static_graph: bool = False
+    channels_last: bool = False
+    instrument_comm: bool = True     # time every bucket's all-reduce with a communication hook
+    comm_delay_ms: float = 0.0       # sleep added to every all-reduce: a known slowdown for testing the gate
+    collective_timeout_s: float = 120.0
+
+    def __post_init__(self) -> None:
+        if self.scaling not in SCALING_MODES:
+            raise ValueError(f"scaling must be one of {SCALING_MODES}, got {self.scaling!r}")
+        for name in ("global_batch", "rank_batch"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not self.one_epoch and self.steps < 1:
+            raise ValueError(f"steps must be at least 1, got {self.steps}")
+        if self.collective_timeout_s <= 0:
+            raise ValueError(f"collective timeout must be > 0 s, got {self.collective_timeout_s}")
+        if self.comm_delay_ms < 0:
+            raise ValueError(f"comm delay must be >= 0 ms, got {self.comm_delay_ms}")
+
+    def rank_batch_size(self, world_size: int) -> int:
+        """This rank's batch; strong scaling refuses a global batch that does not split evenly."""
+        if self.scaling == "weak":
+            return self.rank_batch
+        if self.global_batch % world_size:
+            raise ValueError(f"global batch {self.global_batch} does not divide evenly across "
+                             f"world size {world_size}")
+        return self.global_batch // world_size
+
+    def global_batch_size(self, world_size: int) -> int:
+        return self.rank_batch_size(world_size) * world_size
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> "TrainConfig":
+        data = json.loads(text)
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown training config keys: {sorted(unknown)}")
+        return cls(**data)

@@ -1,0 +1,167 @@
+"""Start N rank processes on loopback, supervise them, and leave nothing running afterwards.
+
+Every rank runs in its own session so that it and its children (DataLoader workers) can be killed
+as a group. A rank that fails ends the run at once: waiting would only leave the others blocked in
+a collective until gloo's timeout.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .config import TrainConfig
+from .rank import ENV_LAUNCH_TIME, error_path
+from .threads import ThreadPlan
+
+POLL_INTERVAL_S = 0.05
+PORT_ATTEMPTS = 3
+PORT_IN_USE_MARKERS = ("address already in use", "EADDRINUSE", "Address in use")
+
+
+class LaunchError(RuntimeError):
+    """A run that did not finish; ``run_dir`` still holds every step the ranks completed."""
+
+    def __init__(self, message: str, run_dir: Path):
+        super().__init__(message)
+        self.run_dir = run_dir
+
+
+@dataclass
+class LaunchOutcome:
+    run_dir: Path
+    world_size: int
+    launch_time: float                  # Unix time the first rank was started
+    wall_time: float                    # seconds from start to the last rank's exit
+    port: int
+    attempts: int
+    plans: list[ThreadPlan] = field(default_factory=list)
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def log_path(run_dir: Path, rank: int) -> Path:
+    return run_dir / f"rank{rank}.log"
+
+
+def _rank_env(plan: ThreadPlan, rank: int, world_size: int, port: int, launch_time: float) -> dict[str, str]:
+    env = plan.env(dict(os.environ))
+    env.update({"RANK": str(rank), "WORLD_SIZE": str(world_size), "LOCAL_RANK": str(rank),
+                "LOCAL_WORLD_SIZE": str(world_size), "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port),
+                ENV_LAUNCH_TIME: repr(launch_time), "PYTHONUNBUFFERED": "1"})
+    return env
+
+
+def _kill_all(procs: list[subprocess.Popen]) -> None:
+    for proc in procs:
+        if proc.poll() is None:
+            try:
+                os.killpg(proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+    for proc in procs:
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # a process in uninterruptible sleep; say so rather than hang
+            print(f"warning: rank process {proc.pid} did not exit after SIGKILL", file=sys.stderr)
+
+
+def _tail(path: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def _describe_failure(run_dir: Path, failed: dict[int, int]) -> str:
+    """Name the rank that caused the failure: one killed by a signal, else the earliest to raise."""
+    signalled = {r: c for r, c in failed.items() if c < 0}
+    if signalled:
+        rank, code = min(signalled.items())
+        return f"rank {rank} was killed by signal {signal.Signals(-code).name}"
+    errors = {}
+    for rank in failed:
+        path = error_path(run_dir, rank)
+        if path.exists():
+            errors[rank] = json.loads(path.read_text())
+    if errors:
+        first = min(errors.values(), key=lambda e: e["time"])
+        return f"rank {first['rank']} raised {first['error']}\n{first['traceback']}"
+    rank, code = min(failed.items())
+    return f"rank {rank} exited with code {code}; log tail:\n{_tail(log_path(run_dir, rank))}"
+
+
+def _port_taken(run_dir: Path, world_size: int) -> bool:
+    text = " ".join(_tail(log_path(run_dir, r), 60) for r in range(world_size))
+    return any(marker in text for marker in PORT_IN_USE_MARKERS)
+
+
+def _clear_rank_files(run_dir: Path) -> None:
+    for path in run_dir.glob("rank*"):
+        path.unlink()
+
+
+def launch_ranks(cfg: TrainConfig, plans: list[ThreadPlan], run_dir: str | Path, timeout_s: float,
+                 fault: str = "", python: str = sys.executable) -> LaunchOutcome:
+    """Run one training with len(plans) ranks; raise LaunchError on a failure or when ``timeout_s`` passes."""
+    if timeout_s <= 0:
+        raise ValueError(f"timeout must be > 0 s, got {timeout_s}")
+    world_size = len(plans)
+    run_dir = Path(run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config_path = run_dir / "config.json"
+    config_path.write_text(cfg.to_json())
+    for attempt in range(1, PORT_ATTEMPTS + 1):
+        _clear_rank_files(run_dir)
+        port = free_port()
+        launch_time = time.time()
+        started = time.perf_counter()
+        procs: list[subprocess.Popen] = []
+        try:
+            for rank, plan in enumerate(plans):
+                with log_path(run_dir, rank).open("w") as log:
+                    procs.append(subprocess.Popen(
+                        [python, "-m", "lanemodel", "rank", "--config", str(config_path),
+                         "--records-dir", str(run_dir), *(["--fault", fault] if fault else [])],
+                        env=_rank_env(plan, rank, world_size, port, launch_time), stdout=log,
+                        stderr=subprocess.STDOUT, start_new_session=True))
+            failed = _supervise(procs, started + timeout_s, run_dir, timeout_s)
+        finally:
+            _kill_all(procs)
+        if not failed:
+            return LaunchOutcome(run_dir, world_size, launch_time, time.perf_counter() - started, port, attempt,
+                                 list(plans))
+        if attempt < PORT_ATTEMPTS and _port_taken(run_dir, world_size):
+            continue
+        raise LaunchError(f"world size {world_size} failed: {_describe_failure(run_dir, failed)}\n"
+                          f"records kept in {run_dir}", run_dir)
+    raise AssertionError("unreachable")
+
+
+def _supervise(procs: list[subprocess.Popen], deadline: float, run_dir: Path, timeout_s: float) -> dict[int, int]:
+    """Wait for every rank; return {rank: exit code} of failed ranks, empty when all succeeded."""
+    while True:
+        codes = [p.poll() for p in procs]
+        failed = {r: c for r, c in enumerate(codes) if c not in (None, 0)}
+        if failed:
+            time.sleep(POLL_INTERVAL_S)  # let a near-simultaneous signal death be seen with the errors it caused
+            failed.update({r: c for r, p in enumerate(procs) if (c := p.poll()) not in (None, 0)})
+            return failed
+        if all(c == 0 for c in codes):
+            return {}
+        if time.perf_counter() > deadline:
+            running = [r for r, c in enumerate(codes) if c is None]
+            _kill_all(procs)
+            raise LaunchError(f"world size {len(procs)} timed out after {timeout_s:g} s; ranks still running: "
+                              f"{running}; the process tree was killed; records kept in {run_dir}", run_dir)
+        time.sleep(POLL_INTERVAL_S)

@@ -1,0 +1,97 @@
+"""The rank process: reads the torchrun environment, applies its thread budget, trains, records.
+
+The embedded launcher starts this module with the same variables torchrun sets (RANK, WORLD_SIZE,
+LOCAL_RANK, MASTER_ADDR, MASTER_PORT), so ``torchrun ... -m lanemodel rank`` runs it unchanged.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import time
+import traceback
+from datetime import timedelta
+from pathlib import Path
+
+ENTRY_TIME = time.time()
+
+from .threads import apply_plan_from_env  # noqa: E402  (the budget must apply before torch starts work)
+
+THREAD_SETTINGS = apply_plan_from_env()
+
+import torch.distributed as dist  # noqa: E402
+
+from .config import TrainConfig  # noqa: E402
+from .model import gradient_bytes, parameter_count  # noqa: E402
+from .recorder import StepRecorder, write_rank_meta  # noqa: E402
+from .train import RankContext, train  # noqa: E402
+
+ENV_LAUNCH_TIME = "LANEBENCH_LAUNCH_TIME"
+FAULT_KINDS = ("raise", "hang", "sigkill", "sigterm")
+
+
+def parse_fault(text: str) -> tuple[str, int, int] | None:
+    """'KIND:RANK:STEP' makes RANK misbehave before STEP: the engine's fault handling is tested with it."""
+    if not text:
+        return None
+    parts = text.split(":")
+    if len(parts) != 3 or parts[0] not in FAULT_KINDS:
+        raise ValueError(f"fault must be KIND:RANK:STEP with KIND in {FAULT_KINDS}, got {text!r}")
+    return parts[0], int(parts[1]), int(parts[2])
+
+
+def fault_callback(fault: tuple[str, int, int] | None, rank: int):
+    def before_step(step: int) -> None:
+        if fault is None or fault[1] != rank or fault[2] != step:
+            return
+        kind = fault[0]
+        if kind == "raise":
+            raise RuntimeError(f"injected fault on rank {rank} at step {step}")
+        if kind == "hang":
+            while True:
+                time.sleep(1)
+        os.kill(os.getpid(), signal.SIGKILL if kind == "sigkill" else signal.SIGTERM)
+    return before_step
+
+
+def error_path(records_dir: Path, rank: int) -> Path:
+    return records_dir / f"rank{rank}.error.json"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m lanemodel rank")
+    parser.add_argument("--config", required=True, help="TrainConfig JSON file")
+    parser.add_argument("--records-dir", required=True, help="where this rank writes rank<R>.jsonl")
+    parser.add_argument("--fault", default="", help="KIND:RANK:STEP, for testing fault handling")
+    args = parser.parse_args(argv)
+    rank, world_size = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+    records_dir = Path(args.records_dir)
+    try:
+        cfg = TrainConfig.from_json(Path(args.config).read_text())
+        dist.init_process_group("gloo", rank=rank, world_size=world_size,
+                                timeout=timedelta(seconds=cfg.collective_timeout_s))
+        write_rank_meta(records_dir, rank, {
+            "rank": rank, "world_size": world_size, "local_rank": int(os.environ.get("LOCAL_RANK", rank)),
+            "pid": os.getpid(), "entry_time": ENTRY_TIME, "init_done_time": time.time(),
+            "launch_time": float(os.environ.get(ENV_LAUNCH_TIME, "nan")), "threads": THREAD_SETTINGS,
+        })
+        with StepRecorder(records_dir, rank) as recorder:
+            result = train(cfg, RankContext(rank, world_size, distributed=True), recorder,
+                           before_step=fault_callback(parse_fault(args.fault), rank))
+        model = result.model
+        write_rank_meta(records_dir, rank, {**json.loads((records_dir / f"rank{rank}.meta.json").read_text()),
+                                            "parameters": parameter_count(model),
+                                            "gradient_bytes": gradient_bytes(model), "end_time": time.time()})
+        dist.barrier()
+        dist.destroy_process_group()
+    except BaseException as exc:
+        records_dir.mkdir(parents=True, exist_ok=True)
+        error_path(records_dir, rank).write_text(json.dumps(
+            {"rank": rank, "time": time.time(), "error": repr(exc), "traceback": traceback.format_exc()}))
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

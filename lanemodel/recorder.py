@@ -1,0 +1,81 @@
+"""Per-step records: one JSON line per step per rank, flushed at once so a crash loses no finished step."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import IO
+
+BREAKDOWN_FIELDS = ("data_time", "forward_time", "backward_time", "comm_time", "comm_exposed_time",
+                    "optimizer_time")
+
+
+@dataclass
+class StepRecord:
+    """The study's fields, then the measured breakdown that explains them."""
+
+    step: int
+    loss: float
+    batch_size: int
+    global_batch_size: int
+    lr: float
+    step_time: float
+    total_elapsed: float
+    start_time: float
+    end_time: float
+    data_time: float
+    forward_time: float
+    backward_time: float
+    comm_time: float | None
+    comm_exposed_time: float | None
+    comm_buckets: int | None
+    optimizer_time: float
+    rank: int
+    world_size: int
+
+
+def records_path(records_dir: str | Path, rank: int) -> Path:
+    return Path(records_dir) / f"rank{rank}.jsonl"
+
+
+def meta_path(records_dir: str | Path, rank: int) -> Path:
+    return Path(records_dir) / f"rank{rank}.meta.json"
+
+
+class StepRecorder:
+    """Appends StepRecords to this rank's JSON-lines file."""
+
+    def __init__(self, records_dir: str | Path, rank: int):
+        self.path = records_path(records_dir, rank)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file: IO[str] = self.path.open("a", encoding="utf-8")
+
+    def write(self, record: StepRecord) -> None:
+        self._file.write(json.dumps(asdict(record)) + "\n")
+        self._file.flush()
+
+    def close(self) -> None:
+        self._file.close()
+
+    def __enter__(self) -> "StepRecorder":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def write_rank_meta(records_dir: str | Path, rank: int, meta: dict) -> None:
+    path = meta_path(records_dir, rank)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(meta, indent=1, sort_keys=True))
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """Records of one rank; a torn last line (the rank died mid-write) is dropped, not fatal."""
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            break
+    return records

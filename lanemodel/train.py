@@ -1,0 +1,122 @@
+"""One rank's training loop: the same code runs alone (no DDP) or as one DDP rank over gloo."""
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler
+
+from .commhook import CommTimer, timed_allreduce_hook
+from .config import TrainConfig
+from .data import CachedLaneDataset, load_frame_cache, normalise
+from .losses import lane_loss
+from .model import LaneNet, get_preset
+from .recorder import StepRecord, StepRecorder
+
+
+@dataclass(frozen=True)
+class RankContext:
+    rank: int = 0
+    world_size: int = 1
+    distributed: bool = False   # wrap in DDP (a world of one still all-reduces, for like-for-like timing)
+
+
+def warmup_cosine(warmup_iters: int, total_steps: int):
+    """LR factor: linear warm-up, then cosine decay to zero over the remaining steps."""
+    def factor(step: int) -> float:
+        if step < warmup_iters:
+            return (step + 1) / warmup_iters
+        progress = (step - warmup_iters) / max(1, total_steps - warmup_iters)
+        return 0.5 * (1.0 + math.cos(math.pi * min(progress, 1.0)))
+    return factor
+
+
+def build_model(cfg: TrainConfig, ctx: RankContext) -> tuple[torch.nn.Module, CommTimer | None]:
+    torch.manual_seed(cfg.seed)
+    model = LaneNet(get_preset(cfg.preset, cfg.use_aux))
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    if not ctx.distributed:
+        return model, None
+    model = DistributedDataParallel(model, bucket_cap_mb=cfg.bucket_cap_mb, static_graph=cfg.static_graph,
+                                    gradient_as_bucket_view=cfg.gradient_as_bucket_view)
+    timer = None
+    if cfg.instrument_comm or cfg.comm_delay_ms:
+        timer = CommTimer(world_size=ctx.world_size, delay_s=cfg.comm_delay_ms / 1000.0)
+        model.register_comm_hook(timer, timed_allreduce_hook)
+    return model, timer
+
+
+def build_loader(cfg: TrainConfig, ctx: RankContext) -> tuple[DataLoader, DistributedSampler]:
+    dataset = CachedLaneDataset(load_frame_cache(cfg.data_dir, get_preset(cfg.preset, cfg.use_aux)))
+    batch = cfg.rank_batch_size(ctx.world_size)
+    if len(dataset) < batch * ctx.world_size:
+        raise ValueError(f"data set {cfg.data_dir} has {len(dataset)} frames, fewer than one global batch "
+                         f"of {batch * ctx.world_size}")
+    sampler = DistributedSampler(dataset, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True,
+                                 seed=cfg.seed, drop_last=True)
+    loader = DataLoader(dataset, batch_size=batch, sampler=sampler, drop_last=True,
+                        num_workers=cfg.data_workers, persistent_workers=cfg.data_workers > 0)
+    return loader, sampler
+
+
+def batches(loader: DataLoader, sampler: DistributedSampler):
+    """Endless batches; the sampler reshuffles every epoch via set_epoch, as DDP needs."""
+    epoch = 0
+    while True:
+        sampler.set_epoch(epoch)
+        yield from loader
+        epoch += 1
+
+
+@dataclass
+class TrainResult:
+    records: list[StepRecord]
+    model: torch.nn.Module      # the plain model, unwrapped from DDP
+
+
+def train(cfg: TrainConfig, ctx: RankContext, recorder: StepRecorder | None = None,
+          before_step: Callable[[int], None] | None = None) -> TrainResult:
+    """Run the configured steps, timing every phase; records are also streamed to ``recorder``."""
+    model, timer = build_model(cfg, ctx)
+    loader, sampler = build_loader(cfg, ctx)
+    total_steps = len(loader) if cfg.one_epoch else cfg.steps
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(cfg.warmup_iters, total_steps))
+    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    model.train()
+    records: list[StepRecord] = []
+    stream = batches(loader, sampler)
+    first_start = None
+    for step in range(total_steps):
+        if before_step:
+            before_step(step)
+        start_wall, t0 = time.time(), time.perf_counter()
+        first_start = t0 if first_start is None else first_start
+        images, cls_target, seg_target = next(stream)
+        images = normalise(images).contiguous(memory_format=memory_format)
+        t1 = time.perf_counter()
+        loss = lane_loss(model(images), cls_target, seg_target if seg_target.numel() else None)
+        t2 = time.perf_counter()
+        loss.backward()
+        t3 = time.perf_counter()
+        lr = optimizer.param_groups[0]["lr"]
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=not cfg.gradient_as_bucket_view)
+        scheduler.step()
+        t4 = time.perf_counter()
+        comm, exposed, buckets = timer.take() if timer else (None, None, None)
+        record = StepRecord(
+            step=step, loss=loss.item(), batch_size=len(images), global_batch_size=len(images) * ctx.world_size,
+            lr=lr, step_time=t4 - t0, total_elapsed=t4 - first_start, start_time=start_wall,
+            end_time=start_wall + (t4 - t0), data_time=t1 - t0, forward_time=t2 - t1, backward_time=t3 - t2,
+            comm_time=comm, comm_exposed_time=exposed, comm_buckets=buckets, optimizer_time=t4 - t3,
+            rank=ctx.rank, world_size=ctx.world_size)
+        records.append(record)
+        if recorder:
+            recorder.write(record)
+    return TrainResult(records, model.module if isinstance(model, DistributedDataParallel) else model)
