@@ -28,9 +28,10 @@ PORT_IN_USE_MARKERS = ("address already in use", "EADDRINUSE", "Address in use")
 class LaunchError(RuntimeError):
     """A run that did not finish; ``run_dir`` still holds every step the ranks completed."""
 
-    def __init__(self, message: str, run_dir: Path):
+    def __init__(self, message: str, run_dir: Path, pids: list[int] | None = None):
         super().__init__(message)
         self.run_dir = run_dir
+        self.pids = pids or []
 
 
 @dataclass
@@ -41,6 +42,7 @@ class LaunchOutcome:
     wall_time: float                    # seconds from start to the last rank's exit
     port: int
     attempts: int
+    pids: list[int]
     plans: list[ThreadPlan] = field(default_factory=list)
 
 
@@ -136,15 +138,18 @@ def launch_ranks(cfg: TrainConfig, plans: list[ThreadPlan], run_dir: str | Path,
                         env=_rank_env(plan, rank, world_size, port, launch_time), stdout=log,
                         stderr=subprocess.STDOUT, start_new_session=True))
             failed = _supervise(procs, started + timeout_s, run_dir, timeout_s)
+        except LaunchError as exc:
+            exc.pids = [p.pid for p in procs]
+            raise
         finally:
             _kill_all(procs)
         if not failed:
             return LaunchOutcome(run_dir, world_size, launch_time, time.perf_counter() - started, port, attempt,
-                                 list(plans))
+                                 [p.pid for p in procs], list(plans))
         if attempt < PORT_ATTEMPTS and _port_taken(run_dir, world_size):
             continue
         raise LaunchError(f"world size {world_size} failed: {_describe_failure(run_dir, failed)}\n"
-                          f"records kept in {run_dir}", run_dir)
+                          f"records kept in {run_dir}", run_dir, [p.pid for p in procs])
     raise AssertionError("unreachable")
 
 

@@ -22,8 +22,12 @@ def metrics_filename(world_size: int) -> str:
 
 
 def metrics_document(cfg: TrainConfig, policy: str | int, result: RunResult, outcome: LaunchOutcome | None,
-                     plans: list, cpus: list[int], drop_warmup: int, error: str | None = None) -> dict:
-    """Everything one launch measured, in the study's per-configuration layout plus the causes."""
+                     plans: list, cpus: list[int], drop_warmup: int, error: str | None = None,
+                     pids: list[int] | None = None) -> dict:
+    """Everything one launch measured, in the study's per-configuration layout plus the causes.
+
+    ``outcome`` is None for a failed launch; then ``pids`` still names the rank processes.
+    """
     first_start = result.first_step_start()
     grad_bytes = next((m["gradient_bytes"] for m in result.metas if "gradient_bytes" in m), None)
     return {
@@ -33,9 +37,9 @@ def metrics_document(cfg: TrainConfig, policy: str | int, result: RunResult, out
         "env": {**machine_info(), "cores_used": cpus, "thread_plans": [p.to_dict() for p in plans],
                 "rank_threads": [m.get("threads") for m in result.metas],
                 "oversubscribed": is_oversubscribed(plans, len(cpus)), "gradient_bytes": grad_bytes},
-        "launch": None if outcome is None else {
+        "launch": {"pids": pids, "wall_time": None, "launch_to_first_step": None} if outcome is None else {
             "launch_time": outcome.launch_time, "wall_time": outcome.wall_time, "port": outcome.port,
-            "attempts": outcome.attempts,
+            "attempts": outcome.attempts, "pids": outcome.pids,
             "launch_to_first_step": None if first_start is None else first_start - outcome.launch_time},
         "warmup_steps_dropped": drop_warmup,
         "run_step_times": dict(zip(map(str, result.complete_steps), result.step_times())),
@@ -55,7 +59,7 @@ def measure_world_size(cfg: TrainConfig, world_size: int, policy: str | int, run
         outcome = launch_ranks(cfg, plans, run_dir, timeout_s, fault=fault)
     except LaunchError as exc:
         partial = metrics_document(cfg, policy, collect(run_dir, world_size), None, plans, cpus, drop_warmup,
-                                   error=str(exc))
+                                   error=str(exc), pids=exc.pids)
         raise SweepError(str(exc), partial) from exc
     return metrics_document(cfg, policy, collect(run_dir, world_size), outcome, plans, cpus, drop_warmup)
 
@@ -81,8 +85,8 @@ def summarise(doc: dict) -> dict:
     return {
         "world_size": doc["config"]["world_size"],
         "threads": doc["config"]["threads"],
-        "wall_time": doc["launch"]["wall_time"] if doc["launch"] else None,
-        "launch_to_first_step": doc["launch"]["launch_to_first_step"] if doc["launch"] else None,
+        "wall_time": doc["launch"]["wall_time"],
+        "launch_to_first_step": doc["launch"]["launch_to_first_step"],
         "median_step_time": median,
         "samples_per_second": doc["config"]["global_batch_size"] / median if median else None,
         "comm_share": sum(comm) / sum(steps) if comm and steps else None,

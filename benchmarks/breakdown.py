@@ -1,0 +1,168 @@
+"""Per-world-size summaries of metrics documents: where a step's time goes, rank skew, curves.
+
+A metrics document describes one launch at one world size. Statistics use
+only the kept steps (step >= warmup_steps_dropped) that every rank
+completed; the curves show every step so warm-up stays visible. Steps from
+several launches of one world size are pooled, so a longer launch weighs more.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
+from operator import itemgetter
+from typing import TypedDict
+
+import numpy as np
+
+from benchmarks.scaling import Breakdown
+
+STRAGGLER_SHARE = 0.6
+
+
+class SkewSummary(TypedDict):
+    median_skew: float | None
+    straggler_rank: int | None
+    straggler_share: float | None
+
+
+def kept_records(doc: dict) -> list[dict]:
+    """Records of the steps statistics may use: warm-up steps are dropped."""
+    first_kept = doc["warmup_steps_dropped"]
+    return [record for record in doc["records"] if record["step"] >= first_kept]
+
+
+def step_time_curve(doc: dict) -> list[tuple[int, float]]:
+    """(step, slowest rank's step seconds) for every step all ranks completed, warm-up included."""
+    return sorted((int(step), float(seconds)) for step, seconds in doc["run_step_times"].items())
+
+
+def run_step_times(doc: dict) -> np.ndarray:
+    """Kept run step times in step order: the samples the speedup statistics consume."""
+    first_kept = doc["warmup_steps_dropped"]
+    return np.array([seconds for step, seconds in step_time_curve(doc) if step >= first_kept])
+
+
+def loss_curve(doc: dict) -> list[tuple[int, float]]:
+    """(step, mean loss over ranks) for every recorded step, warm-up included."""
+    losses: dict[int, list[float]] = defaultdict(list)
+    for record in doc["records"]:
+        losses[record["step"]].append(record["loss"])
+    return [(step, float(np.mean(values))) for step, values in sorted(losses.items())]
+
+
+def _kept_steps(doc: dict) -> dict[int, list[dict]]:
+    """Kept records grouped by step, limited to steps every rank completed.
+
+    A step missing from run_step_times was cut short by a failure on some
+    rank, so its surviving records would describe only part of the ranks.
+    """
+    completed = {int(step) for step in doc["run_step_times"]}
+    steps: dict[int, list[dict]] = defaultdict(list)
+    for record in kept_records(doc):
+        if record["step"] in completed:
+            steps[record["step"]].append(record)
+    return dict(steps)
+
+
+def _rank_mean(records: Sequence[dict], value: Callable[[dict], float]) -> float:
+    return float(np.mean([value(record) for record in records]))
+
+
+def _exposed_comm(record: dict) -> float:
+    """All-reduce time backward had to wait for; 0 when communication was not instrumented."""
+    return record["comm_exposed_time"] or 0.0
+
+
+def _compute(record: dict) -> float:
+    """Forward, backward and optimizer time, less the all-reduce wait inside backward_time."""
+    return (
+        record["forward_time"]
+        + record["backward_time"]
+        - _exposed_comm(record)
+        + record["optimizer_time"]
+    )
+
+
+def _world_size(docs: Sequence[dict]) -> int:
+    sizes = {doc["config"]["world_size"] for doc in docs}
+    if len(sizes) != 1:
+        raise ValueError(f"documents must share one world size, got {sorted(sizes)}")
+    return sizes.pop()
+
+
+def breakdown(docs: Sequence[dict]) -> Breakdown:
+    """Mean seconds per kept step at one world size, pooled over its launches.
+
+    Each part is averaged over ranks per step; wait is how much longer the
+    slowest rank took than the ranks' mean step time.
+    """
+    if not docs:
+        raise ValueError("docs is empty: need at least one metrics document")
+    world_size = _world_size(docs)
+    rows = []
+    for doc in docs:
+        run_times = dict(step_time_curve(doc))
+        for step, records in sorted(_kept_steps(doc).items()):
+            run_time = run_times[step]
+            rows.append(
+                (
+                    run_time,
+                    _rank_mean(records, _compute),
+                    _rank_mean(records, _exposed_comm),
+                    _rank_mean(records, itemgetter("data_time")),
+                    # max(...) guards against rounding when all ranks took equally long.
+                    max(run_time - _rank_mean(records, itemgetter("step_time")), 0.0),
+                )
+            )
+    if not rows:
+        raise ValueError(f"world size {world_size}: no kept step completed by every rank")
+    step_time, compute, exposed_comm, data, wait = np.mean(rows, axis=0)
+    return Breakdown(
+        world_size=world_size,
+        step_time=float(step_time),
+        compute_time=float(compute),
+        exposed_comm_time=float(exposed_comm),
+        data_time=float(data),
+        wait_time=float(wait),
+    )
+
+
+def comm_seconds(docs: Sequence[dict]) -> float | None:
+    """Mean all-reduce seconds per kept step (rank mean, overlap with backward included).
+
+    This is the quantity the alpha-beta model fits. None when no kept record
+    carries comm_time, i.e. the launches ran without communication timing.
+    """
+    per_step = [
+        _rank_mean(records, itemgetter("comm_time"))
+        for doc in docs
+        for records in _kept_steps(doc).values()
+        if all(record["comm_time"] is not None for record in records)
+    ]
+    return float(np.mean(per_step)) if per_step else None
+
+
+def skew_summary(docs: Sequence[dict]) -> SkewSummary:
+    """Median rank skew over kept steps and the rank that is persistently slowest, if any.
+
+    straggler_share is the fraction of kept steps in which the most often
+    slowest rank was slowest. That rank is named a straggler only when the
+    share exceeds 60% and there is more than one rank to compare.
+    """
+    entries = [
+        entry
+        for doc in docs
+        for entry in doc["skew"]
+        if entry["step"] >= doc["warmup_steps_dropped"]
+    ]
+    if not entries:
+        return SkewSummary(median_skew=None, straggler_rank=None, straggler_share=None)
+    rank, count = Counter(entry["slowest_rank"] for entry in entries).most_common(1)[0]
+    share = count / len(entries)
+    is_straggler = share > STRAGGLER_SHARE and _world_size(docs) > 1
+    return SkewSummary(
+        median_skew=float(np.median([entry["skew"] for entry in entries])),
+        straggler_rank=rank if is_straggler else None,
+        straggler_share=share,
+    )

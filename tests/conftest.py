@@ -1,0 +1,22 @@
+"""Shared fixtures: a small synthetic TuSimple data set, made once per test session (per xdist worker)."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lanemodel.synth import write_synthetic_dataset
+
+SHARED_TUSIMPLE = Path(__file__).resolve().parents[1].parent / "shared" / "tusimple"
+
+
+@pytest.fixture(scope="session")
+def synth_data(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("synth")
+    write_synthetic_dataset(root, frames=32, seed=7, test_frames=8)
+    return root
+
+
+@pytest.fixture(scope="session")
+def real_labels() -> Path:
+    return SHARED_TUSIMPLE / "label_data_0313_head200.json"

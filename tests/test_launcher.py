@@ -1,0 +1,108 @@
+"""The DDP engine against real gloo ranks: gradient averaging, faults, timeouts, no leftover processes."""
+import os
+import socket
+import time
+
+import pytest
+
+from lanemodel import launcher
+from lanemodel.config import TrainConfig
+from lanemodel.sweep import SweepError, measure_world_size
+
+pytestmark = pytest.mark.engine
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    try:  # a zombie has exited; its parent just has not reaped it yet
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def cfg(synth_data):
+    return TrainConfig(data_dir=str(synth_data), steps=4, global_batch=4, lr=1e-3)
+
+
+def run_losses(doc: dict) -> dict[int, float]:
+    """Per step, the global batch's loss: the mean of the ranks' losses (equal rank batches)."""
+    by_step: dict[int, list[float]] = {}
+    for r in doc["records"]:
+        by_step.setdefault(r["step"], []).append(r["loss"])
+    return {s: sum(v) / len(v) for s, v in by_step.items()}
+
+
+def test_one_and_two_ranks_at_the_same_global_batch_train_alike(cfg, tmp_path):
+    one = measure_world_size(cfg, 1, "tuned", tmp_path / "ws1", timeout_s=120)
+    two = measure_world_size(cfg, 2, "tuned", tmp_path / "ws2", timeout_s=120)
+    l1, l2 = run_losses(one), run_losses(two)
+    assert sorted(l1) == sorted(l2) == [0, 1, 2, 3]
+    # Same samples, same initial weights: only per-rank BatchNorm statistics differ at step 0.
+    assert l2[0] == pytest.approx(l1[0], rel=0.01)
+    for step in (1, 2, 3):
+        assert l2[step] == pytest.approx(l1[step], rel=0.03)
+    assert {r["batch_size"] for r in two["records"]} == {2}
+    assert all(r["comm_time"] > 0 and r["comm_buckets"] >= 1 for r in two["records"])
+    assert len(two["run_step_times"]) == 4
+    for step, t in two["run_step_times"].items():
+        assert t == max(r["step_time"] for r in two["records"] if r["step"] == int(step))
+    assert not two["env"]["oversubscribed"]
+    assert two["launch"]["launch_to_first_step"] > 0
+
+
+def assert_run_failed_cleanly(exc: SweepError, kept_steps: list[int]) -> None:
+    partial = exc.partial
+    assert partial["error"]
+    for rank in range(partial["config"]["world_size"]):
+        pid = partial["launch"]["pids"][rank]
+        assert not alive(pid), f"rank {rank} (pid {pid}) outlived the run"
+    assert sorted({r["step"] for r in partial["records"]}) == kept_steps
+
+
+@pytest.mark.parametrize("fault, message, kept, bound_s", [
+    ("raise:1:2", r"rank 1 raised RuntimeError\('injected fault on rank 1 at step 2'\)", [0, 1], 60),
+    ("sigkill:1:1", "rank 1 was killed by signal SIGKILL", [0], 60),
+    ("sigterm:0:1", "rank 0 was killed by signal SIGTERM", [0], 60),
+])
+def test_a_failing_rank_ends_the_run_promptly_and_keeps_records(cfg, tmp_path, fault, message, kept, bound_s):
+    started = time.monotonic()
+    with pytest.raises(SweepError, match=message) as info:
+        measure_world_size(cfg, 2, "tuned", tmp_path, timeout_s=bound_s, fault=fault)
+    assert time.monotonic() - started < bound_s
+    assert "records kept in" in str(info.value)
+    assert_run_failed_cleanly(info.value, kept)
+
+
+def test_traceback_of_the_failing_rank_is_in_the_error(cfg, tmp_path):
+    with pytest.raises(SweepError) as info:
+        measure_world_size(cfg, 2, "tuned", tmp_path, timeout_s=60, fault="raise:0:1")
+    assert "Traceback (most recent call last)" in str(info.value)
+    assert "in before_step" in str(info.value)
+
+
+def test_hung_collective_is_ended_by_the_run_timeout(cfg, tmp_path):
+    started = time.monotonic()
+    with pytest.raises(SweepError, match=r"timed out after 20 s; ranks still running: \[0, 1\]") as info:
+        measure_world_size(cfg, 2, "tuned", tmp_path, timeout_s=20, fault="hang:1:1")
+    assert time.monotonic() - started < 20 + 15
+    assert_run_failed_cleanly(info.value, [0])
+
+
+def test_taken_rendezvous_port_is_retried(cfg, tmp_path, monkeypatch):
+    blocker = socket.socket()
+    blocker.bind(("127.0.0.1", 0))
+    blocker.listen()
+    taken = blocker.getsockname()[1]
+    ports = iter([taken])
+    real_free_port = launcher.free_port
+    monkeypatch.setattr(launcher, "free_port", lambda: next(ports, None) or real_free_port())
+    try:
+        doc = measure_world_size(cfg.__class__(**{**cfg.__dict__, "steps": 1}), 2, "tuned", tmp_path, timeout_s=60)
+    finally:
+        blocker.close()
+    assert doc["launch"]["attempts"] == 2 and doc["launch"]["port"] != taken
