@@ -1,1 +1,2 @@
-"""Project root: makes the packages importable from a plain checkout; the suite's plugin lives in benchmarks/."""
+"""Project root: loads the suite's plugin (options, parametrization, analysis, plots, gate)."""
+pytest_plugins = ["benchmarks.plugin"]

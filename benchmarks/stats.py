@@ -121,20 +121,7 @@ def bootstrap_ratio(
     independently (two-level, as in bootstrap_median, with the same
     single-launch caveat).
     """
-    _check_bootstrap_settings(n_boot, confidence)
-    numerator = _validated(numerator_launches, "numerator_launches")
-    denominator = _validated(denominator_launches, "denominator_launches")
-    denominator_median = median_of_launches(denominator)
-    if denominator_median <= 0.0:
-        raise ValueError("denominator_launches must have a positive median")
-    numerator_rng, denominator_rng = (
-        np.random.default_rng(child) for child in np.random.SeedSequence(seed).spawn(2)
-    )
-    replicates = _resampled_medians(numerator, n_boot, numerator_rng) / _resampled_medians(
-        denominator, n_boot, denominator_rng
-    )
-    point = median_of_launches(numerator) / denominator_median
-    return _percentile_interval(point, replicates, confidence)
+    return bootstrap_median_ratio([numerator_launches], [denominator_launches], n_boot, confidence, seed)
 
 
 def verdict_higher_is_worse(interval: Interval, limit: float) -> Verdict:
@@ -157,3 +144,29 @@ def verdict_lower_is_worse(interval: Interval, limit: float) -> Verdict:
     if interval.low >= limit:
         return "pass"
     return "inconclusive"
+
+
+def bootstrap_median_ratio(
+    numerators: Sequence[Sequence[np.ndarray]],
+    denominators: Sequence[Sequence[np.ndarray]],
+    n_boot: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> Interval:
+    """Interval for prod(median of each numerator) / prod(median of each denominator).
+
+    Every group of launches is resampled independently (two-level). A ratio of efficiencies,
+    (current_ref / current_N) / (baseline_ref / baseline_N), is one such quotient of four medians.
+    """
+    _check_bootstrap_settings(n_boot, confidence)
+    groups = [_validated(g, f"numerators[{i}]") for i, g in enumerate(numerators)]
+    groups += [_validated(g, f"denominators[{i}]") for i, g in enumerate(denominators)]
+    rngs = [np.random.default_rng(child) for child in np.random.SeedSequence(seed).spawn(len(groups))]
+    replicates = [_resampled_medians(g, n_boot, rng) for g, rng in zip(groups, rngs)]
+    medians = [median_of_launches(g) for g in groups]
+    split = len(numerators)
+    if min(medians[split:]) <= 0.0:
+        raise ValueError("every denominator group must have a positive median")
+    point = float(np.prod(medians[:split]) / np.prod(medians[split:]))
+    ratio = np.prod(replicates[:split], axis=0) / np.prod(replicates[split:], axis=0)
+    return _percentile_interval(point, ratio, confidence)

@@ -46,7 +46,9 @@ def build_model(cfg: TrainConfig, ctx: RankContext) -> tuple[torch.nn.Module, Co
                                     gradient_as_bucket_view=cfg.gradient_as_bucket_view)
     timer = None
     if cfg.instrument_comm or cfg.comm_delay_ms:
-        timer = CommTimer(world_size=ctx.world_size, delay_s=cfg.comm_delay_ms / 1000.0)
+        # The injected delay stands for a slower network, so a world of one (no peer) is not delayed.
+        delay_s = cfg.comm_delay_ms / 1000.0 if ctx.world_size > 1 else 0.0
+        timer = CommTimer(world_size=ctx.world_size, delay_s=delay_s)
         model.register_comm_hook(timer, timed_allreduce_hook)
     return model, timer
 

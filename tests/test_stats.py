@@ -6,6 +6,7 @@ import pytest
 from benchmarks.stats import (
     Interval,
     bootstrap_median,
+    bootstrap_median_ratio,
     bootstrap_ratio,
     median_of_launches,
     verdict_higher_is_worse,
@@ -45,10 +46,18 @@ def test_empty_launch_is_rejected_by_index():
 
 
 def test_ratio_names_the_empty_side():
-    with pytest.raises(ValueError, match="denominator_launches is empty"):
+    with pytest.raises(ValueError, match=r"denominators\[0\] is empty"):
         bootstrap_ratio([np.array([1.0])], [])
-    with pytest.raises(ValueError, match=r"numerator_launches\[0\] is empty"):
+    with pytest.raises(ValueError, match=r"numerators\[0\]\[0\] is empty"):
         bootstrap_ratio([np.array([])], [np.array([1.0])])
+
+
+def test_efficiency_ratio_of_four_medians():
+    ref, n = [np.array([2.0, 2.0, 2.0])], [np.array([1.25, 1.25])]
+    # current efficiency 2/1.25 vs baseline 2/1.0: ratio 0.8, exact for constant steps
+    interval = bootstrap_median_ratio([ref, [np.array([1.0, 1.0])]], [n, ref])
+    assert interval.point == pytest.approx(0.8)
+    assert interval.low == pytest.approx(0.8) and interval.high == pytest.approx(0.8)
 
 
 def test_non_finite_steps_are_rejected():

@@ -1,0 +1,129 @@
+"""From metrics documents to what the suite reports: the curve, its causes and a fitted model.
+
+Pure: reads the documents the engine writes, knows nothing of torch or pytest.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import asdict, dataclass, replace
+
+from benchmarks.breakdown import breakdown, comm_seconds, run_step_times, skew_summary
+from benchmarks.scaling import (Breakdown, ScalingModel, ScalingPoint, best_world_size, explain_change, fastest,
+                                fit_scaling_model, holdout_error, karp_flatt, speedup_curve)
+
+DEFAULT_BANDWIDTH_BYTES_PER_S = 1.25e9      # a 10 Gbit/s link, for the multi-node prediction
+PREDICTION_NODES = (2, 4, 8)
+
+
+@dataclass
+class ModelReport:
+    model: ScalingModel
+    holdout: dict | None                # fit without the largest world size, predict it
+    best_world_size_here: int           # on this machine, among 1..4x the largest measured
+    predictions_here: dict[int, float]  # predicted step seconds at larger world sizes on this machine
+    multi_node: list[dict]              # N machines like this one, each running the best world size
+
+
+@dataclass
+class PolicyAnalysis:
+    """One thread policy's sweep: the scaling curve and what explains it."""
+
+    policy: str
+    points: list[ScalingPoint]
+    fastest_world_size: int
+    breakdowns: dict[int, Breakdown]
+    comm_seconds: dict[int, float | None]
+    karp_flatt: dict[int, float | None]
+    skew: dict[int, dict]
+    changes: list[dict]                 # seconds of each step-time change owed to each cause
+    model: ModelReport | None
+    model_note: str
+
+
+def group_docs(docs: dict[tuple[str, int], list[dict]]) -> dict[str, dict[int, list[dict]]]:
+    by_policy: dict[str, dict[int, list[dict]]] = defaultdict(dict)
+    for (policy, world_size), launches in docs.items():
+        finished = [d for d in launches if not d.get("error")]
+        if finished:
+            by_policy[policy][world_size] = finished
+    return dict(by_policy)
+
+
+def threads_per_rank(docs: dict[int, list[dict]], cores: int) -> dict[int, int]:
+    """Compute threads each rank really ran with (library default = every core it saw)."""
+    out = {}
+    for ws, launches in docs.items():
+        plan = launches[0]["env"]["thread_plans"][0]
+        out[ws] = plan["intra_op"] if plan["intra_op"] is not None else cores
+    return out
+
+
+def fit_model(docs: dict[int, list[dict]], medians: dict[int, float],
+              bandwidth: float = DEFAULT_BANDWIDTH_BYTES_PER_S) -> tuple[ModelReport | None, str]:
+    """The alpha-beta ring model plus serial and parallel compute, fitted to the measured points."""
+    comm = {ws: comm_seconds(launches) for ws, launches in docs.items()}
+    sizes = sorted(ws for ws in docs if comm[ws] is not None)
+    if not any(ws > 1 for ws in sizes) or len(sizes) < 2:
+        return None, "needs at least two instrumented world sizes, one of them above 1"
+    env = docs[sizes[0]][0]["env"]
+    nbytes, cores = env["gradient_bytes"], env["cores_available"]
+    threads = threads_per_rank(docs, cores)
+    args = ([medians[ws] for ws in sizes], [comm[ws] for ws in sizes], nbytes, cores, threads)
+    model = fit_scaling_model(sizes, *args)
+    holdout = None
+    if len(sizes) >= 3 and sum(ws > 1 for ws in sizes[:-1]) >= 1:
+        holdout = dict(holdout_error(sizes, *args, held_out=sizes[-1]))
+    larger = [sizes[-1] * k for k in (2, 4)]
+    candidates = sorted(set(sizes) | set(range(1, 4 * sizes[-1] + 1)))
+    best_here = best_world_size(model, candidates)
+    multi_node = []
+    for nodes in PREDICTION_NODES:
+        cluster = replace(model, cores=cores * nodes)
+        world = best_here * nodes
+        multi_node.append({"nodes": nodes, "world_size": world, "bandwidth_bytes_per_s": bandwidth,
+                           "predicted_step_time": cluster.predict(world, beta=bandwidth),
+                           "predicted_speedup_vs_one_node": model.predict(best_here) / cluster.predict(world, beta=bandwidth)})
+    return ModelReport(model, holdout, best_here, {ws: model.predict(ws) for ws in larger}, multi_node), ""
+
+
+def analyse_policy(policy: str, docs: dict[int, list[dict]], n_boot: int = 2000) -> PolicyAnalysis:
+    step_times = {ws: [run_step_times(d) for d in launches] for ws, launches in docs.items()}
+    batch = {ws: launches[0]["config"]["global_batch_size"] for ws, launches in docs.items()}
+    over = {ws: bool(launches[0]["env"]["oversubscribed"]) for ws, launches in docs.items()}
+    points = speedup_curve(step_times, batch, oversubscribed=over, n_boot=n_boot)
+    breakdowns = {ws: breakdown(launches) for ws, launches in docs.items()}
+    sizes = sorted(docs)
+    changes = [{"from": a, "to": b, "step_time_change": breakdowns[b].step_time - breakdowns[a].step_time,
+                "by_cause": explain_change(breakdowns[a], breakdowns[b])} for a, b in zip(sizes, sizes[1:])]
+    reference = min(sizes)
+    kf = {p.world_size: karp_flatt(p.speedup.point, p.world_size // reference) if p.world_size > reference else None
+          for p in points}
+    model, note = fit_model(docs, {p.world_size: p.step_time.point for p in points})
+    return PolicyAnalysis(policy, points, fastest(points).world_size, breakdowns,
+                          {ws: comm_seconds(launches) for ws, launches in docs.items()}, kf,
+                          {ws: dict(skew_summary(launches)) for ws, launches in docs.items()}, changes, model, note)
+
+
+def analyse(docs: dict[tuple[str, int], list[dict]], n_boot: int = 2000) -> dict[str, PolicyAnalysis]:
+    return {policy: analyse_policy(policy, by_ws, n_boot) for policy, by_ws in group_docs(docs).items()}
+
+
+def analysis_json(analysis: dict[str, PolicyAnalysis]) -> dict:
+    """Plain JSON for the saved benchmark file and the report."""
+    out = {}
+    for policy, a in analysis.items():
+        out[policy] = {
+            "curve": [asdict(p) for p in a.points],
+            "fastest_world_size": a.fastest_world_size,
+            "breakdown": {str(ws): {**asdict(b), "shares": asdict(b.shares())} for ws, b in a.breakdowns.items()},
+            "comm_seconds": {str(k): v for k, v in a.comm_seconds.items()},
+            "karp_flatt": {str(k): v for k, v in a.karp_flatt.items()},
+            "skew": {str(k): v for k, v in a.skew.items()},
+            "changes": a.changes,
+            "model": None if a.model is None else {
+                **{k: v for k, v in asdict(a.model).items() if k != "model"},
+                "fit": {k: v for k, v in asdict(a.model.model).items()},
+            },
+            "model_note": a.model_note,
+        }
+    return out
