@@ -54,9 +54,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
 
 
+XDIST_REFUSAL = ("the DDP scaling benchmarks cannot run under pytest-xdist: launches running side by side "
+                 "would share the cores and skew every number. Run them without -n.")
+SUITE_DIR = Path(__file__).resolve().parent
+
+
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", f"{MARKER}: a DDP scaling benchmark (one world size, several launches)")
     config.stash[STATE_KEY] = SuiteState(config)
+    if config.getoption("numprocesses", None) and not hasattr(config, "workerinput") and _asks_for_suite(config):
+        raise pytest.UsageError(XDIST_REFUSAL)
+
+
+def _asks_for_suite(config: pytest.Config) -> bool:
+    for arg in config.args:
+        path = (Path(config.invocation_params.dir) / arg.split("::")[0]).resolve()
+        if path == SUITE_DIR or SUITE_DIR in path.parents or path in SUITE_DIR.parents:
+            return True
+    return False
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -70,9 +85,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
     if not any(item.get_closest_marker(MARKER) for item in items):
         return
-    if hasattr(config, "workerinput"):
-        raise pytest.UsageError("the DDP scaling benchmarks cannot run under pytest-xdist: launches running side by "
-                                "side would share the cores and skew every number. Run them without -n.")
+    if hasattr(config, "workerinput"):  # reached when the suite was collected from a path above it
+        raise pytest.UsageError(XDIST_REFUSAL)
     state = state_of(config)
     state.baseline, state.baseline_name = _resolve_baseline(config, state.options)
     if state.baseline is not None:

@@ -20,3 +20,10 @@ def synth_data(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def real_labels() -> Path:
     return SHARED_TUSIMPLE / "label_data_0313_head200.json"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests that start rank processes share one xdist worker, so they never compete with each other."""
+    for item in items:
+        if item.get_closest_marker("engine"):
+            item.add_marker(pytest.mark.xdist_group("engine"))

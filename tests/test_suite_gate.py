@@ -1,0 +1,124 @@
+"""The suite end to end, as CI uses it: save a baseline, compare A/A, catch an injected slowdown."""
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = pytest.mark.engine
+ROOT = Path(__file__).resolve().parents[1]
+SMALL_RUN = ["--world-sizes", "1,2", "--steps", "4", "--drop-warmup", "1", "--rounds", "2", "--global-batch", "4"]
+PLOTS = ("elapsed_vs_processes", "speedup_vs_processes", "efficiency_vs_processes", "time_breakdown",
+         "step_time_over_steps", "loss_over_steps")
+
+
+def run_suite(tmp: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "pytest", "benchmarks/", "-p", "no:cacheprovider", "-q",
+         f"--benchmark-storage=file://{tmp / 'storage'}", "--results-dir", str(tmp / "results"), *SMALL_RUN, *args],
+        cwd=ROOT, capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("suite")
+    proc = run_suite(tmp, "--benchmark-save=baseline")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (saved_file,) = (tmp / "storage").rglob("*_baseline.json")
+    return tmp, saved_file, proc
+
+
+def test_saved_run_is_a_pytest_benchmark_file_with_the_scaling_curve(saved):
+    tmp, saved_file, _ = saved
+    data = json.loads(saved_file.read_text())
+    names = sorted(b["name"] for b in data["benchmarks"])
+    assert names == ["test_ddp_scaling[tuned-ws1]", "test_ddp_scaling[tuned-ws2]"]
+    for bench in data["benchmarks"]:
+        assert bench["stats"]["rounds"] == 2
+        info = bench["extra_info"]
+        assert len(info["step_times"]) == 2 and all(len(s) == 3 for s in info["step_times"])
+        assert info["warmup_steps_dropped"] == 1 and info["threads"] == "tuned"
+    curve = data["scaling"]["analysis"]["tuned"]["curve"]
+    assert [p["world_size"] for p in curve] == [1, 2]
+    assert curve[0]["speedup"]["point"] == 1.0
+    ws2 = curve[1]
+    assert ws2["speedup"]["low"] <= ws2["speedup"]["point"] <= ws2["speedup"]["high"]
+    assert data["scaling"]["config"]["preset"] == "tiny"
+
+
+def test_plots_metrics_and_report_are_written(saved):
+    tmp, _, proc = saved
+    results = tmp / "results"
+    for name in PLOTS:
+        png = results / "plots" / "tuned" / f"{name}.png"
+        assert png.stat().st_size > 5000, png
+    metrics = sorted(p.name for p in results.glob("metrics_*.json"))
+    assert metrics == [f"metrics_tuned_ws{ws}_launch{k}.json" for ws in (1, 2) for k in (0, 1)]
+    doc = json.loads((results / "metrics_tuned_ws2_launch0.json").read_text())
+    assert len(doc["records"]) == 2 * 4
+    assert (results / "REPORT.md").stat().st_size > 500
+    assert "DDP scaling" in proc.stdout
+
+
+def test_pytest_benchmark_compare_reads_the_saved_files(saved):
+    tmp, saved_file, _ = saved
+    storage = tmp / "storage"
+    listed = subprocess.run([sys.executable, "-m", "pytest_benchmark", "--storage", f"file://{storage}", "list"],
+                            capture_output=True, text=True, timeout=120)
+    assert listed.returncode == 0 and saved_file.name in listed.stdout
+    compared = subprocess.run([sys.executable, "-m", "pytest_benchmark", "--storage", f"file://{storage}",
+                               "compare", "0001"], capture_output=True, text=True, timeout=120)
+    assert compared.returncode == 0, compared.stderr
+    assert "test_ddp_scaling[tuned-ws2]" in compared.stdout
+
+
+def test_a_a_comparison_passes(saved):
+    tmp, _, _ = saved
+    # A generous limit: this comparison must not raise a false alarm on a shared CI machine.
+    proc = run_suite(tmp, "--benchmark-compare=0001", "--scaling-max-slowdown", "1.5",
+                     "--scaling-max-efficiency-drop", "0.4")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "regression gate against" in proc.stdout and "no regression" in proc.stdout
+
+
+def test_injected_communication_delay_fails_the_gate_naming_the_world_size(saved):
+    tmp, _, _ = saved
+    proc = run_suite(tmp, "--benchmark-compare=0001", "--scaling-max-slowdown", "1.5",
+                     "--scaling-max-efficiency-drop", "0.4", "--inject-comm-delay-ms", "300")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    regressed = [line for line in proc.stdout.splitlines() if "REGRESSED" in line]
+    assert regressed and all(line.strip().startswith("world size 2 (tuned)") for line in regressed)
+    assert any("world size 1 (tuned): step_time_ratio" in line and "PASS" in line for line in proc.stdout.splitlines())
+    saved_runs = json.loads(sorted((tmp / "storage").rglob("*.json"))[0].read_text())
+    assert saved_runs["scaling"]["gate"] is None      # the baseline itself was never gated
+
+
+def test_baseline_from_another_configuration_is_refused_before_measuring(saved):
+    tmp, _, _ = saved
+    proc = run_suite(tmp, "--benchmark-compare=0001", "--global-batch", "8", timeout=120)
+    assert proc.returncode == 4
+    assert "different configuration" in proc.stderr and "global_batch: baseline 4, current 8" in proc.stderr
+    assert "passed" not in proc.stdout
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "does not exist"),
+    ("{not json", "is not readable JSON"),
+    ('{"benchmarks": []}', "has no 'scaling' section"),
+    ('[1, 2]', "is not a pytest-benchmark file"),
+])
+def test_missing_or_corrupt_baseline_is_a_clear_error(tmp_path, content, message):
+    baseline = tmp_path / "baseline.json"
+    if content is not None:
+        baseline.write_text(content)
+    proc = run_suite(tmp_path, "--scaling-baseline", str(baseline), timeout=120)
+    assert proc.returncode == 4
+    assert f"baseline file {baseline}" in proc.stderr and message in proc.stderr
+
+
+def test_scaling_benchmarks_refuse_to_run_under_xdist(tmp_path):
+    proc = run_suite(tmp_path, "-n", "2", timeout=120)
+    assert proc.returncode != 0
+    assert "cannot run under pytest-xdist" in proc.stdout + proc.stderr
+    assert not list((tmp_path / "results").glob("metrics_*.json"))
