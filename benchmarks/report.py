@@ -1,8 +1,385 @@
-"""results/REPORT.md (placeholder until the full report lands)."""
+"""results/REPORT.md: what the run found about DDP scaling on this machine, every claim a measured number.
+
+Rendering is pure (report_markdown returns text); write_report only saves it. Seconds print with 3
+decimals, samples/s with 1, ratios with 2; every interval is the 95% two-level bootstrap interval.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 
+import numpy as np
 
-def write_report(outcome, docs, results_dir: Path) -> Path:
+from benchmarks.analysis import ModelReport, PolicyAnalysis, group_docs
+from benchmarks.breakdown import kept_records, run_step_times
+from benchmarks.gate import GateVerdict
+from benchmarks.scaling import CAUSES, ScalingPoint
+from benchmarks.stats import Interval, bootstrap_ratio
+from benchmarks.suite import SuiteOutcome, metrics_path
+
+Docs = dict[tuple[str, int], list[dict]]
+ByPolicy = dict[str, dict[int, list[dict]]]
+
+NA = "n/a"
+CAUSE_LABELS = {"compute": "compute", "communication": "exposed communication", "data": "data loading",
+                "wait": "waiting on the slowest rank", "other": "other"}
+PLOT_TITLES = {"elapsed": "Elapsed time vs processes", "speedup": "Speedup vs processes",
+               "efficiency": "Parallel efficiency vs processes", "breakdown": "Where the step time goes",
+               "step_time": "Step time over steps", "loss": "Loss over steps"}
+METRIC_LABELS = {"step_time_ratio": "median step time, current / baseline",
+                 "efficiency_ratio": "parallel efficiency, current / baseline"}
+
+
+# --- number formatting -----------------------------------------------------------------
+
+
+def fmt_seconds(value: float | None) -> str:
+    return NA if value is None else f"{value:.3f}"
+
+
+def fmt_signed_seconds(value: float) -> str:
+    """Explicit sign; a value that rounds to zero prints as +0.000, never -0.000."""
+    return f"{round(value, 3) + 0.0:+.3f}"
+
+
+def fmt_rate(value: float) -> str:
+    return f"{value:.1f}"
+
+
+def fmt_ratio(value: float) -> str:
+    return f"{value:.2f}"
+
+
+def fmt_fraction(value: float | None) -> str:
+    """Fractions that are usually small (Karp-Flatt) keep 3 decimals so they do not round to 0."""
+    return NA if value is None else f"{value:.3f}"
+
+
+def fmt_percent(fraction: float | None) -> str:
+    return NA if fraction is None else f"{100.0 * fraction:.1f}%"
+
+
+def fmt_interval(interval: Interval, fmt: Callable[[float], str]) -> str:
+    return f"{fmt(interval.point)} [{fmt(interval.low)}, {fmt(interval.high)}]"
+
+
+def processes(count: int) -> str:
+    return f"{count} process" if count == 1 else f"{count} processes"
+
+
+def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return lines + ["| " + " | ".join(row) + " |" for row in rows]
+
+
+# --- measured quantities the analysis does not already hold ------------------------------
+
+
+def mean_wall_time(launches: Sequence[dict]) -> float | None:
+    """Mean launch wall time (start-up and rendezvous included) over launches that recorded one."""
+    walls = [d["launch"]["wall_time"] for d in launches if d["launch"] and d["launch"].get("wall_time") is not None]
+    return float(np.mean(walls)) if walls else None
+
+
+def comm_overlap(launches: Sequence[dict]) -> float | None:
+    """Share of all-reduce time hidden behind backward: 1 - exposed / total over kept, timed records."""
+    timed = [(r["comm_time"], r["comm_exposed_time"]) for d in launches for r in kept_records(d)
+             if r["comm_time"] is not None and r["comm_exposed_time"] is not None]
+    total = sum(comm for comm, _ in timed)
+    return None if total <= 0.0 else 1.0 - sum(exposed for _, exposed in timed) / total
+
+
+def step_time_launches(launches: Sequence[dict]) -> list[np.ndarray]:
+    return [run_step_times(d) for d in launches]
+
+
+def point_at(analysis: PolicyAnalysis, world_size: int) -> ScalingPoint:
+    return next(p for p in analysis.points if p.world_size == world_size)
+
+
+# --- sections --------------------------------------------------------------------------
+
+
+def answer_section(outcome: SuiteOutcome) -> list[str]:
+    cfg = outcome.config
+    lines = [f"# DDP scaling of the TuSimple lane detector ({cfg['preset']}) on {cfg['cpu_model']}", ""]
+    if not outcome.analysis:
+        return lines + ["No launch finished, so this run measured nothing to report."]
+    sentences = []
+    for policy, a in outcome.analysis.items():
+        best = point_at(a, a.fastest_world_size)
+        reference = a.points[0]
+        gain = ("" if best is reference else
+                f", speedup {fmt_interval(best.speedup, fmt_ratio)} over {processes(reference.world_size)}")
+        sentences.append(f"With **{policy}** threads the fastest was **{processes(best.world_size)}**: "
+                         f"{fmt_rate(best.samples_per_second)} samples/s{gain}.")
+        sentences.append(helped_sentence(a, best, reference))
+    if len(outcome.analysis) > 1:
+        policy, top = max(((policy, point_at(a, a.fastest_world_size)) for policy, a in outcome.analysis.items()),
+                          key=lambda item: item[1].samples_per_second)
+        sentences.append(f"The highest throughput overall was {fmt_rate(top.samples_per_second)} samples/s "
+                         f"(`{policy}` threads, {processes(top.world_size)}).")
+    return lines + [" ".join(sentences) + " Intervals are 95% bootstrap intervals over launches and steps."]
+
+
+def helped_sentence(a: PolicyAnalysis, best: ScalingPoint, reference: ScalingPoint) -> str:
+    if best.world_size == reference.world_size:
+        verdict = f"More processes did not help: no larger world size beat {processes(reference.world_size)}."
+    elif best.speedup.low > 1.0:
+        verdict = "More processes helped: the whole speedup interval lies above 1."
+    else:
+        verdict = "The gain is within the noise: the speedup interval includes 1."
+    largest = a.points[-1]
+    if largest.world_size > best.world_size:
+        verdict += (f" At {processes(largest.world_size)} throughput was "
+                    f"{fmt_rate(largest.samples_per_second)} samples/s.")
+    return verdict
+
+
+def policy_meaning(policy: str) -> str:
+    if policy == "tuned":
+        return "floor(cores / N) threads per rank, each rank pinned to its own cores"
+    if policy == "naive":
+        return "library defaults: every rank starts as many threads as the cores it sees, unpinned"
+    return f"{policy} threads per rank, unpinned"
+
+
+def machine_section(outcome: SuiteOutcome, by_policy: ByPolicy) -> list[str]:
+    cfg = outcome.config
+    first = next((launches[0] for sizes in by_policy.values() for launches in sizes.values()), None)
+    logical = first["env"].get("logical_cores") if first else None
+    batch = (f"global batch {cfg['global_batch']} (strong scaling: the same at every world size)"
+             if cfg["scaling"] == "strong" else
+             f"per-rank batch {cfg['global_batch']} (weak scaling: the global batch grows with N)")
+    lines = ["## Machine and configuration", "",
+             f"- CPU: {cfg['cpu_model']}; {cfg['physical_cores']} physical cores, "
+             f"{logical if logical is not None else NA} logical, {cfg['cores_available']} available to the run",
+             f"- torch {cfg['torch']}, gloo backend, model preset `{cfg['preset']}`",
+             f"- {batch}",
+             f"- {cfg['steps']} steps per launch, the first {cfg['drop_warmup']} dropped as warm-up; "
+             f"{cfg['rounds']} launches per world size (launches are the independent samples)",
+             "- thread policies:"]
+    lines += [f"  - `{policy}`: {policy_meaning(policy)}" for policy in cfg["threads"]]
+    if cfg["inject_comm_delay_ms"]:
+        lines.append(f"- injected communication delay: {cfg['inject_comm_delay_ms']:g} ms added to every "
+                     "cross-rank all-reduce, so this run is deliberately slower")
+    return lines
+
+
+def scaling_section(outcome: SuiteOutcome, by_policy: ByPolicy) -> list[str]:
+    lines = ["## Scaling per thread policy", "",
+             "Elapsed is the mean launch wall time (start-up included); step times are medians over kept steps "
+             "of all launches; speedup and efficiency are against the smallest world size; Karp-Flatt e is "
+             "the measured serial fraction."]
+    header = ["processes", "launches", "elapsed s", "median step s [95% CI]", "samples/s",
+              "speedup [95% CI]", "efficiency [95% CI]", "Karp-Flatt e", "oversubscribed"]
+    for policy, a in outcome.analysis.items():
+        launches = by_policy[policy]
+        rows = [[str(p.world_size), str(len(launches[p.world_size])),
+                 fmt_seconds(mean_wall_time(launches[p.world_size])), fmt_interval(p.step_time, fmt_seconds),
+                 fmt_rate(p.samples_per_second), fmt_interval(p.speedup, fmt_ratio),
+                 fmt_interval(p.efficiency, fmt_ratio), fmt_fraction(a.karp_flatt.get(p.world_size)),
+                 "yes" if p.oversubscribed else "no"] for p in a.points]
+        lines += ["", f"### `{policy}` threads", "", f"Fastest: {processes(a.fastest_world_size)}.", ""]
+        lines += markdown_table(header, rows)
+        if any(p.oversubscribed for p in a.points):
+            lines += ["", "Oversubscribed rows ran more busy threads than cores; they stay in the table because "
+                          "their slowdown is part of the answer."]
+    return lines
+
+
+def plots_section(outcome: SuiteOutcome, results_dir: Path) -> list[str]:
+    lines = ["## Plots", ""]
+    plots = [(label.split(" ", 2)[1:], path) for label, path in outcome.files.items() if label.startswith("plot ")]
+    if not plots:
+        return lines + ["No plots were written for this run."]
+    for (policy, name), path in plots:
+        title = f"{PLOT_TITLES.get(name, name)} (`{policy}` threads)"
+        if Path(path).exists():
+            lines.append(f"![{title}]({Path(os.path.relpath(path, results_dir)).as_posix()})")
+        else:
+            lines.append(f"- {title}: missing, expected at `{path}`")
+    return lines
+
+
+def causes_section(outcome: SuiteOutcome, by_policy: ByPolicy) -> list[str]:
+    lines = ["## What the step time is made of", "",
+             "Shares of the mean step time per world size (rank means of the step timers; 'waiting' is how much "
+             "longer the slowest rank took than the mean rank). All-reduce is the total per step; the part "
+             "backward did not have to wait for was overlapped."]
+    header = ["processes", "mean step s", *(CAUSE_LABELS[c] for c in CAUSES), "all-reduce s/step",
+              "exposed s/step", "overlapped with backward", "straggler", "median skew s"]
+    for policy, a in outcome.analysis.items():
+        rows = []
+        for ws, parts in sorted(a.breakdowns.items()):
+            shares = parts.shares()
+            skew = a.skew[ws]
+            straggler = ("none" if skew["straggler_rank"] is None else
+                         f"rank {skew['straggler_rank']} (slowest in {fmt_percent(skew['straggler_share'])} of steps)")
+            rows.append([str(ws), fmt_seconds(parts.step_time), *(fmt_percent(getattr(shares, c)) for c in CAUSES),
+                         fmt_seconds(a.comm_seconds.get(ws)), fmt_seconds(parts.exposed_comm_time),
+                         fmt_percent(comm_overlap(by_policy[policy][ws])), straggler,
+                         fmt_seconds(skew["median_skew"])])
+        lines += ["", f"### `{policy}` threads", ""] + markdown_table(header, rows)
+        if a.changes:
+            lines += ["", "Changes of the mean step time from one world size to the next, by cause:", ""]
+            lines += [f"- {change_sentence(change, a)}" for change in a.changes]
+    return lines
+
+
+def change_sentence(change: dict, a: PolicyAnalysis) -> str:
+    """'From 2 to 4 processes the mean step grew by 0.120 s (...): communication +0.090 s, ...', largest first."""
+    delta = change["step_time_change"]
+    before, after = a.breakdowns[change["from"]].step_time, a.breakdowns[change["to"]].step_time
+    causes = sorted(change["by_cause"].items(), key=lambda item: -abs(item[1]))
+    return (f"From {change['from']} to {change['to']} processes the mean step {'grew' if delta >= 0 else 'shrank'} "
+            f"by {fmt_seconds(abs(delta))} s ({fmt_seconds(before)} s to {fmt_seconds(after)} s): "
+            + ", ".join(f"{CAUSE_LABELS[cause]} {fmt_signed_seconds(seconds)} s" for cause, seconds in causes) + ".")
+
+
+def contention_section(outcome: SuiteOutcome, by_policy: ByPolicy) -> list[str]:
+    if not {"naive", "tuned"} <= set(outcome.analysis):
+        return []
+    naive, tuned = outcome.analysis["naive"], outcome.analysis["tuned"]
+    common = sorted({p.world_size for p in naive.points} & {p.world_size for p in tuned.points})
+    rows = []
+    for ws in common:
+        ratio = bootstrap_ratio(step_time_launches(by_policy["naive"][ws]), step_time_launches(by_policy["tuned"][ws]))
+        rows.append([str(ws), fmt_seconds(point_at(tuned, ws).step_time.point),
+                     fmt_seconds(point_at(naive, ws).step_time.point), fmt_interval(ratio, fmt_ratio),
+                     contention_reading(ratio, ws)])
+    return ["## Thread contention: library defaults against tuned threads", "",
+            "Ratio of median step times, naive / tuned, with its 95% interval; above 1 means the library-default "
+            "threads fight over the cores.", ""] + markdown_table(
+        ["processes", "tuned median step s", "naive median step s", "naive / tuned [95% CI]", "reading"], rows)
+
+
+def contention_reading(ratio: Interval, world_size: int) -> str:
+    if ratio.low > 1.0:
+        return f"library-default threads are {fmt_ratio(ratio.point)} times slower at {processes(world_size)}"
+    if ratio.high < 1.0:
+        return f"library-default threads are {fmt_ratio(1.0 / ratio.point)} times faster at {processes(world_size)}"
+    return f"no clear difference at {processes(world_size)} (the interval includes 1)"
+
+
+def model_section(outcome: SuiteOutcome) -> list[str]:
+    lines = ["## Scaling model (fitted; every prediction is labelled)", "",
+             "step = serial + parallel / cores in use + 2(N-1) alpha + 2(N-1)/N gradient / beta, fitted to the "
+             "measured median step times and all-reduce times."]
+    if outcome.config["scaling"] == "weak":
+        lines.append("The model assumes a fixed global batch; this run used weak scaling, so its predictions "
+                     "describe a strong-scaling run of the same work.")
+    for policy, a in outcome.analysis.items():
+        lines += ["", f"### `{policy}` threads", ""]
+        lines += model_lines(a.model, a.fastest_world_size) if a.model else [f"No model: {a.model_note}."]
+    return lines
+
+
+def model_lines(report: ModelReport, measured_fastest: int) -> list[str]:
+    model = report.model
+    beta = "unbounded (no bandwidth term)" if np.isinf(model.beta) else fmt_ratio(model.beta / 1e9)
+    lines = markdown_table(["parameter", "value"], [
+        ["serial s", fmt_seconds(model.serial)],
+        ["parallel s (one core's work, divided by cores in use)", fmt_seconds(model.parallel)],
+        ["alpha ms (latency per ring hop)", fmt_seconds(model.alpha * 1e3)],
+        ["beta GB/s (all-reduce bandwidth)", beta],
+        ["gradient MB", f"{model.nbytes / 1e6:.1f}"],
+        ["cores", str(model.cores)]])
+    holdout = report.holdout
+    if holdout is None:
+        lines += ["", "No held-out check: it needs at least three measured world sizes."]
+    else:
+        lines += ["", f"Held-out check: fitted without {processes(holdout['world_size'])}, the prediction is "
+                      f"{fmt_seconds(holdout['predicted'])} s per step against {fmt_seconds(holdout['measured'])} s "
+                      f"measured, a relative error of {100.0 * holdout['relative_error']:+.1f}%."]
+    best = report.best_world_size_here
+    lines += ["", f"Prediction: the fastest process count on this machine is {best} "
+                  f"({fmt_seconds(model.predict(best))} s per step predicted); the measured fastest was "
+                  f"{measured_fastest}.", ""]
+    lines += markdown_table(["processes", "prediction: step s"],
+                            [[str(ws), fmt_seconds(seconds)] for ws, seconds in sorted(report.predictions_here.items())])
+    lines += ["", "Prediction for several machines like this one, each running the best process count, "
+                  "joined by the link bandwidth shown:", ""]
+    lines += markdown_table(
+        ["nodes", "processes", "link GB/s", "prediction: step s", "prediction: speedup vs one node"],
+        [[str(row["nodes"]), str(row["world_size"]), fmt_ratio(row["bandwidth_bytes_per_s"] / 1e9),
+          fmt_seconds(row["predicted_step_time"]), fmt_ratio(row["predicted_speedup_vs_one_node"])]
+         for row in report.multi_node])
+    return lines
+
+
+def gate_section(outcome: SuiteOutcome) -> list[str]:
+    if not outcome.baseline_name:
+        return []
+    lines = ["## Regression gate", "", f"Baseline: `{outcome.baseline_name}`."]
+    limits = {v.metric: v.limit for v in outcome.verdicts}
+    if "step_time_ratio" in limits:
+        lines.append(f"Limit: {METRIC_LABELS['step_time_ratio']} at most {fmt_ratio(limits['step_time_ratio'])}.")
+    if "efficiency_ratio" in limits:
+        lines.append(f"Limit: {METRIC_LABELS['efficiency_ratio']} at least {fmt_ratio(limits['efficiency_ratio'])}.")
+    if not outcome.verdicts:
+        return lines + ["", "No world size and thread policy was measured in both runs, so nothing was compared."]
+    lines += ["A verdict is 'regressed' only when the whole 95% interval is past the limit, 'pass' when it is "
+              "entirely within, and 'inconclusive' otherwise.", ""]
+    lines += markdown_table(["processes", "threads", "metric", "baseline", "current", "ratio [95% CI]", "limit",
+                             "verdict"], [verdict_row(v) for v in outcome.verdicts])
+    regressed = outcome.regressed
+    return lines + ["", f"{len(regressed)} of {len(outcome.verdicts)} comparisons regressed." if regressed
+                    else "No regression."]
+
+
+def verdict_row(verdict: GateVerdict) -> list[str]:
+    fmt = fmt_seconds if verdict.metric == "step_time_ratio" else fmt_ratio
+    word = verdict.verdict.upper()
+    return [str(verdict.world_size), verdict.policy, METRIC_LABELS.get(verdict.metric, verdict.metric),
+            fmt(verdict.baseline_value), fmt(verdict.current_value), fmt_interval(verdict.ratio, fmt_ratio),
+            fmt_ratio(verdict.limit), f"**{word}**" if verdict.verdict == "regressed" else word]
+
+
+def reproduce_command(outcome: SuiteOutcome, results_dir: Path) -> str:
+    cfg = outcome.config
+    args = ["python -m pytest benchmarks/", f"--world-sizes {','.join(map(str, cfg['world_sizes']))}",
+            f"--threads {','.join(cfg['threads'])}", f"--preset {cfg['preset']}", f"--scaling {cfg['scaling']}",
+            f"--global-batch {cfg['global_batch']}", f"--steps {cfg['steps']}", f"--drop-warmup {cfg['drop_warmup']}",
+            f"--rounds {cfg['rounds']}", f"--results-dir {results_dir}"]
+    if cfg["inject_comm_delay_ms"]:
+        args.append(f"--inject-comm-delay-ms {cfg['inject_comm_delay_ms']:g}")
+    if outcome.baseline_name:
+        args.append(f"--scaling-baseline {outcome.baseline_name}")
+    return " ".join(args)
+
+
+def sources_section(outcome: SuiteOutcome, docs: Docs, results_dir: Path) -> list[str]:
+    lines = ["## Where the numbers come from", "",
+             "One metrics file per launch, holding every rank's per-step timers; all tables above are computed "
+             "from them (failed launches are listed but left out of the statistics):", ""]
+    for (policy, ws), launches in sorted(docs.items()):
+        links = []
+        for index, doc in enumerate(launches):
+            name = metrics_path(results_dir, policy, ws, index).name
+            links.append(f"[{name}]({name})" + (f" (failed: {doc['error']})" if doc.get("error") else ""))
+        lines.append(f"- `{policy}`, {processes(ws)}: " + ", ".join(links))
+    return lines + ["", "To reproduce on the same machine:", "", "```",
+                    reproduce_command(outcome, results_dir), "```"]
+
+
+# --- the report ------------------------------------------------------------------------
+
+
+def report_markdown(outcome: SuiteOutcome, docs: Docs, results_dir: Path) -> str:
+    """The whole report as markdown text; links are relative to results_dir, where it is saved."""
+    by_policy = group_docs(docs)
+    sections = [answer_section(outcome), machine_section(outcome, by_policy)]
+    if outcome.analysis:
+        sections += [scaling_section(outcome, by_policy), plots_section(outcome, results_dir),
+                     causes_section(outcome, by_policy), contention_section(outcome, by_policy),
+                     model_section(outcome)]
+    sections += [gate_section(outcome), sources_section(outcome, docs, results_dir)]
+    return "\n\n".join("\n".join(section) for section in sections if section) + "\n"
+
+
+def write_report(outcome: SuiteOutcome, docs: Docs, results_dir: Path) -> Path:
     path = results_dir / "REPORT.md"
-    path.write_text("# DDP scaling report\n\n```\n" + "\n".join(outcome.summary_lines()) + "\n```\n")
+    path.write_text(report_markdown(outcome, docs, results_dir))
     return path

@@ -9,6 +9,8 @@ from lanemodel.config import TrainConfig
 from lanemodel.recorder import StepRecorder, read_jsonl
 from lanemodel.train import RankContext, train, warmup_cosine
 
+pytestmark = pytest.mark.engine  # trains real models: kept off the worker that runs other CPU-heavy tests
+
 STUDY_FIELDS = {"step", "loss", "batch_size", "lr", "step_time", "total_elapsed", "start_time", "end_time"}
 BREAKDOWN = {"data_time", "forward_time", "backward_time", "optimizer_time"}
 
