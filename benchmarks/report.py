@@ -124,6 +124,9 @@ def answer_section(outcome: SuiteOutcome) -> list[str]:
 
 
 def helped_sentence(a: PolicyAnalysis, best: ScalingPoint, reference: ScalingPoint) -> str:
+    """Whether more processes helped, judged by the speedup interval rather than the point alone."""
+    if len(a.points) == 1:
+        return "Only one world size was measured, so there is nothing to compare."
     if best.world_size == reference.world_size:
         verdict = f"More processes did not help: no larger world size beat {processes(reference.world_size)}."
     elif best.speedup.low > 1.0:
@@ -157,8 +160,8 @@ def machine_section(outcome: SuiteOutcome, by_policy: ByPolicy) -> list[str]:
              f"{logical if logical is not None else NA} logical, {cfg['cores_available']} available to the run",
              f"- torch {cfg['torch']}, gloo backend, model preset `{cfg['preset']}`",
              f"- {batch}",
-             f"- {cfg['steps']} steps per launch, the first {cfg['drop_warmup']} dropped as warm-up; "
-             f"{cfg['rounds']} launches per world size (launches are the independent samples)",
+             f"- {cfg['steps']} steps per launch; warm-up steps left out of the statistics: {cfg['drop_warmup']}",
+             f"- launches per world size: {cfg['rounds']} (launches, not steps, are the independent samples)",
              "- thread policies:"]
     lines += [f"  - `{policy}`: {policy_meaning(policy)}" for policy in cfg["threads"]]
     if cfg["inject_comm_delay_ms"]:
@@ -197,10 +200,10 @@ def plots_section(outcome: SuiteOutcome, results_dir: Path) -> list[str]:
     for (policy, name), path in plots:
         title = f"{PLOT_TITLES.get(name, name)} (`{policy}` threads)"
         if Path(path).exists():
-            lines.append(f"![{title}]({Path(os.path.relpath(path, results_dir)).as_posix()})")
+            lines += [f"![{title}]({Path(os.path.relpath(path, results_dir)).as_posix()})", ""]
         else:
-            lines.append(f"- {title}: missing, expected at `{path}`")
-    return lines
+            lines += [f"{title}: missing, expected at `{path}`", ""]
+    return lines[:-1]
 
 
 def causes_section(outcome: SuiteOutcome, by_policy: ByPolicy) -> list[str]:
@@ -297,8 +300,9 @@ def model_lines(report: ModelReport, measured_fastest: int) -> list[str]:
     lines += ["", f"Prediction: the fastest process count on this machine is {best} "
                   f"({fmt_seconds(model.predict(best))} s per step predicted); the measured fastest was "
                   f"{measured_fastest}.", ""]
+    predicted = sorted(report.predictions_here.items())
     lines += markdown_table(["processes", "prediction: step s"],
-                            [[str(ws), fmt_seconds(seconds)] for ws, seconds in sorted(report.predictions_here.items())])
+                            [[str(ws), fmt_seconds(seconds)] for ws, seconds in predicted])
     lines += ["", "Prediction for several machines like this one, each running the best process count, "
                   "joined by the link bandwidth shown:", ""]
     lines += markdown_table(

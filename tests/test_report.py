@@ -1,0 +1,269 @@
+"""Tests for REPORT.md: its numbers are recomputed here from the metrics documents, not read back."""
+import re
+
+import numpy as np
+import pytest
+
+from benchmarks.analysis import analyse
+from benchmarks.gate import GateVerdict
+from benchmarks.report import report_markdown, write_report
+from benchmarks.stats import Interval
+from benchmarks.suite import SuiteOutcome
+from test_breakdown import make_doc
+
+CORES = 2
+STEPS = 6
+WARMUP = 1
+BATCH = 8  # make_doc's global batch
+# (policy, world size) -> compute s, all-reduce s, exposed all-reduce s per step; wall time of launch 0.
+PLAN = {
+    ("tuned", 1): (1.0, 0.0, 0.0, 20.0),
+    ("tuned", 2): (0.5, 0.1, 0.04, 12.0),
+    ("tuned", 4): (0.3, 0.2, 0.1, 11.0),
+    ("naive", 1): (1.0, 0.0, 0.0, 21.0),
+    ("naive", 2): (1.2, 0.15, 0.08, 30.0),
+    ("naive", 4): (2.0, 0.3, 0.2, 45.0),
+}
+DATA = 0.01
+STRAGGLER_EXTRA = 0.02  # the last rank is this much slower in every step
+
+
+def launch(policy: str, world_size: int, index: int) -> dict:
+    """A launch with per-step and per-launch jitter, a slow first step and a slow last rank."""
+    compute, comm, exposed, wall = PLAN[(policy, world_size)]
+    steps = []
+    for step in range(STEPS):
+        scale = (1.0 + 0.03 * index) * (1.0 + 0.01 * step) * (3.0 if step < WARMUP else 1.0)
+        ranks = []
+        for rank in range(world_size):
+            forward, optimizer = 0.3 * compute * scale, 0.2 * compute * scale
+            backward = (0.5 * compute + exposed) * scale
+            extra = STRAGGLER_EXTRA if world_size > 1 and rank == world_size - 1 else 0.0
+            ranks.append({"step_time": DATA + forward + backward + optimizer + extra, "forward_time": forward,
+                          "backward_time": backward, "optimizer_time": optimizer, "data_time": DATA,
+                          "comm_time": comm * scale, "comm_exposed_time": exposed * scale})
+        steps.append(ranks)
+    intra = None if policy == "naive" else max(1, CORES // world_size)
+    threads_used = world_size * (CORES if intra is None else intra)
+    doc = make_doc(steps, warmup=WARMUP, oversubscribed=threads_used > CORES, wall_time=wall + index)
+    doc["config"].update(threads=policy, preset="tiny")
+    doc["env"].update(cores_available=CORES, logical_cores=CORES,
+                      thread_plans=[{"intra_op": intra} for _ in range(world_size)])
+    return doc
+
+
+def make_config(**overrides) -> dict:
+    return {"cpu_model": "Test CPU 9000", "cores_available": CORES, "physical_cores": CORES, "torch": "2.0",
+            "preset": "tiny", "scaling": "strong", "global_batch": BATCH, "steps": STEPS, "drop_warmup": WARMUP,
+            "threads": ["tuned", "naive"], "world_sizes": [1, 2, 4], "rounds": 2, "inject_comm_delay_ms": 0.0,
+            **overrides}
+
+
+@pytest.fixture(scope="module")
+def docs() -> dict[tuple[str, int], list[dict]]:
+    return {key: [launch(*key, index) for index in range(2)] for key in PLAN}
+
+
+@pytest.fixture(scope="module")
+def analysis(docs):
+    return analyse(docs, n_boot=200)
+
+
+@pytest.fixture(scope="module")
+def report(docs, analysis, tmp_path_factory) -> str:
+    outcome = SuiteOutcome(make_config(), analysis, [], "")
+    return report_markdown(outcome, docs, tmp_path_factory.mktemp("results"))
+
+
+def kept_run_times(launches: list[dict]) -> list[float]:
+    return [t for d in launches for step, t in d["run_step_times"].items() if int(step) >= d["warmup_steps_dropped"]]
+
+
+def median_step(launches: list[dict]) -> float:
+    return float(np.median(kept_run_times(launches)))
+
+
+def section(text: str, heading: str) -> str:
+    """Text from a '## heading' to the next '## ' heading."""
+    start = text.index(f"## {heading}")
+    end = text.find("\n## ", start + 1)
+    return text[start:] if end < 0 else text[start:end]
+
+
+def table_rows(text: str, heading: str, policy: str | None = None) -> dict[str, list[str]]:
+    """Rows of a section's first table (under '### `policy` threads' if given), keyed by their first cell."""
+    part = section(text, heading)
+    if policy is not None:
+        part = part[part.index(f"### `{policy}` threads"):]
+    rows = {}
+    for line in part.splitlines():
+        if line.startswith("| ") and not line.startswith("|---"):
+            cells = [cell.strip() for cell in line.strip("|").split("|")]
+            rows.setdefault(cells[0], cells)
+        elif rows and not line.startswith("|"):
+            break
+    return rows
+
+
+def test_answer_names_the_fastest_world_size_with_its_throughput(docs, report):
+    answer = report[: report.index("## Machine")]
+    for policy in ("tuned", "naive"):
+        medians = {ws: median_step(launches) for (p, ws), launches in docs.items() if p == policy}
+        fastest = min(medians, key=medians.get)
+        noun = "process" if fastest == 1 else "processes"
+        assert f"With **{policy}** threads the fastest was **{fastest} {noun}**: " \
+               f"{BATCH / medians[fastest]:.1f} samples/s" in answer
+    assert "With **tuned** threads the fastest was **4 processes**" in answer
+    assert "More processes did not help" in answer  # naive: one process wins
+
+
+def test_scaling_table_rows_equal_medians_of_the_documents(docs, report):
+    for policy in ("tuned", "naive"):
+        rows = table_rows(report, "Scaling per thread policy", policy)
+        assert sorted(rows) == ["1", "2", "4", "processes"]
+        for ws in (1, 2, 4):
+            launches = docs[(policy, ws)]
+            row = rows[str(ws)]
+            assert row[1] == "2"
+            assert row[2] == f"{np.mean([d['launch']['wall_time'] for d in launches]):.3f}"
+            assert row[3].startswith(f"{median_step(launches):.3f} [")
+            assert row[4] == f"{BATCH / median_step(launches):.1f}"
+            reference = median_step(docs[(policy, 1)])
+            assert row[5].startswith(f"{reference / median_step(launches):.2f} [")
+            assert row[6].startswith(f"{reference / median_step(launches) / ws:.2f} [")
+
+
+def test_oversubscribed_rows_are_labelled_not_hidden(report):
+    flags = {policy: {ws: row[-1] for ws, row in table_rows(report, "Scaling per thread policy", policy).items()
+                      if ws != "processes"} for policy in ("tuned", "naive")}
+    assert flags == {"tuned": {"1": "no", "2": "no", "4": "yes"}, "naive": {"1": "no", "2": "yes", "4": "yes"}}
+    assert "Oversubscribed rows ran more busy threads than cores" in report
+
+
+def test_karp_flatt_column_is_the_serial_fraction_of_the_measured_speedup(docs, report):
+    rows = table_rows(report, "Scaling per thread policy", "tuned")
+    speedup = median_step(docs[("tuned", 1)]) / median_step(docs[("tuned", 4)])
+    assert rows["4"][7] == f"{(1 / speedup - 1 / 4) / (1 - 1 / 4):.3f}"
+    assert rows["1"][7] == "n/a"
+
+
+def test_naive_over_tuned_ratio_per_world_size(docs, report):
+    rows = table_rows(report, "Thread contention")
+    for ws in (2, 4):
+        ratio = median_step(docs[("naive", ws)]) / median_step(docs[("tuned", ws)])
+        assert rows[str(ws)][1] == f"{median_step(docs[('tuned', ws)]):.3f}"
+        assert rows[str(ws)][3].startswith(f"{ratio:.2f} [")
+        assert rows[str(ws)][4] == f"library-default threads are {ratio:.2f} times slower at {ws} processes"
+    assert rows["1"][4] == "no clear difference at 1 process (the interval includes 1)"
+
+
+def test_contention_section_needs_both_policies(docs, analysis, tmp_path):
+    tuned_only = {"tuned": analysis["tuned"]}
+    text = report_markdown(SuiteOutcome(make_config(threads=["tuned"]), tuned_only, [], ""), docs, tmp_path)
+    assert "## Thread contention" not in text
+
+
+CHANGE = re.compile(r"From (\d+) to (\d+) processes the mean step (grew|shrank) by ([0-9.]+) s .*?: (.*)\.$")
+
+
+def test_change_explanations_add_up_to_the_measured_step_time_change(docs, report):
+    for policy in ("tuned", "naive"):
+        part = section(report, "What the step time is made of")
+        part = part[part.index(f"### `{policy}` threads"):].split("### ")[1]
+        changes = [CHANGE.search(line) for line in part.splitlines() if line.startswith("- From")]
+        assert [(m.group(1), m.group(2)) for m in changes] == [("1", "2"), ("2", "4")]
+        for match in changes:
+            before, after = (np.mean(kept_run_times(docs[(policy, int(ws))])) for ws in match.group(1, 2))
+            sign = 1.0 if match.group(3) == "grew" else -1.0
+            change = sign * float(match.group(4))
+            assert change == pytest.approx(after - before, abs=5e-4)
+            causes = [float(x) for x in re.findall(r" ([+-][0-9.]+) s", match.group(5))]
+            assert len(causes) == 5
+            assert sum(causes) == pytest.approx(change, abs=5 * 5e-4 + 5e-4)
+    assert "From 1 to 2 processes the mean step shrank by" in report
+
+
+def test_cause_table_reports_all_reduce_overlap_and_the_straggler(report):
+    rows = table_rows(report, "What the step time is made of", "tuned")
+    header = rows["processes"]
+    row4 = dict(zip(header, rows["4"]))
+    assert row4["overlapped with backward"] == f"{100 * (1 - 0.1 / 0.2):.1f}%"
+    assert row4["straggler"] == "rank 3 (slowest in 100.0% of steps)"
+    assert row4["median skew s"] == f"{STRAGGLER_EXTRA:.3f}"
+    assert dict(zip(header, rows["1"]))["overlapped with backward"] == "n/a"  # no all-reduce time at all
+
+
+def test_model_held_out_error_is_the_analysis_value(analysis, report):
+    part = section(report, "Scaling model")
+    for policy in ("tuned", "naive"):
+        holdout = analysis[policy].model.holdout
+        own = part[part.index(f"### `{policy}` threads"):]
+        assert (f"fitted without 4 processes, the prediction is {holdout['predicted']:.3f} s per step against "
+                f"{holdout['measured']:.3f} s measured, a relative error of {100 * holdout['relative_error']:+.1f}%"
+                in own)
+        assert f"fastest process count on this machine is {analysis[policy].model.best_world_size_here} " in own
+    assert "prediction: step s" in part
+
+
+def test_model_note_replaces_the_model_when_it_cannot_be_fitted(docs, tmp_path):
+    single = {key: launches for key, launches in docs.items() if key == ("tuned", 1)}
+    outcome = SuiteOutcome(make_config(threads=["tuned"], world_sizes=[1]), analyse(single, n_boot=50), [], "")
+    text = report_markdown(outcome, single, tmp_path)
+    assert "No model: needs at least two instrumented world sizes" in text
+
+
+def test_plot_links_are_relative_and_point_at_existing_files(docs, analysis, tmp_path):
+    written = tmp_path / "plots" / "tuned" / "speedup_vs_processes.png"
+    written.parent.mkdir(parents=True)
+    written.write_bytes(b"png")
+    files = {"plot tuned speedup": str(written), "plot tuned loss": str(tmp_path / "plots" / "tuned" / "gone.png")}
+    text = report_markdown(SuiteOutcome(make_config(), analysis, [], "", files), docs, tmp_path)
+    links = re.findall(r"!\[[^]]*\]\(([^)]+)\)", text)
+    assert links == ["plots/tuned/speedup_vs_processes.png"]
+    assert all((tmp_path / link).is_file() for link in links)
+    assert "missing, expected at" in text
+
+
+def verdict(ws: int, metric: str, ratio: float, limit: float, word: str) -> GateVerdict:
+    return GateVerdict(f"test_ddp_scaling[tuned-ws{ws}]", "tuned", ws, metric, 0.5, 0.5 * ratio,
+                       Interval(ratio, ratio - 0.05, ratio + 0.05, 0.95), limit, word)
+
+
+def test_gate_table_only_when_there_is_a_baseline(docs, analysis, report, tmp_path):
+    assert "## Regression gate" not in report
+    verdicts = [verdict(2, "step_time_ratio", 1.3, 1.1, "regressed"), verdict(4, "step_time_ratio", 1.0, 1.1, "pass")]
+    text = report_markdown(SuiteOutcome(make_config(), analysis, verdicts, "base.json"), docs, tmp_path)
+    gate = section(text, "Regression gate")
+    assert "Baseline: `base.json`." in gate and "at most 1.10" in gate
+    assert ("| 2 | tuned | median step time, current / baseline | 0.500 | 0.650 | 1.30 [1.25, 1.35] | 1.10 | "
+            "**REGRESSED** |") in gate
+    assert ("| 4 | tuned | median step time, current / baseline | 0.500 | 0.500 | 1.00 [0.95, 1.05] | 1.10 | "
+            "PASS |") in gate
+    assert "1 of 2 comparisons regressed." in gate
+    assert "--scaling-baseline base.json" in text
+
+
+def test_configuration_and_reproduction_come_from_the_config(docs, analysis, tmp_path):
+    config = make_config(inject_comm_delay_ms=300.0)
+    text = report_markdown(SuiteOutcome(config, analysis, [], ""), docs, tmp_path)
+    assert "injected communication delay: 300 ms" in text
+    assert (f"python -m pytest benchmarks/ --world-sizes 1,2,4 --threads tuned,naive --preset tiny --scaling strong "
+            f"--global-batch {BATCH} --steps {STEPS} --drop-warmup {WARMUP} --rounds 2 --results-dir {tmp_path} "
+            f"--inject-comm-delay-ms 300") in text
+    assert "[metrics_naive_ws4_launch1.json](metrics_naive_ws4_launch1.json)" in text
+
+
+def test_failed_launch_is_listed_but_not_counted(docs, tmp_path):
+    with_failure = {**docs, ("tuned", 2): docs[("tuned", 2)] + [{**docs[("tuned", 2)][0], "error": "rank 1 died"}]}
+    outcome = SuiteOutcome(make_config(), analyse(with_failure, n_boot=50), [], "")
+    text = report_markdown(outcome, with_failure, tmp_path)
+    assert "metrics_tuned_ws2_launch2.json) (failed: rank 1 died)" in text
+    assert table_rows(text, "Scaling per thread policy", "tuned")["2"][1] == "2"
+
+
+def test_write_report_saves_the_markdown(docs, analysis, tmp_path):
+    outcome = SuiteOutcome(make_config(), analysis, [], "")
+    path = write_report(outcome, docs, tmp_path)
+    assert path == tmp_path / "REPORT.md"
+    assert path.read_text() == report_markdown(outcome, docs, tmp_path)
+    assert path.stat().st_size > 1000
