@@ -6,8 +6,7 @@ from pathlib import Path
 import pytest
 
 from lanemodel.synth import write_synthetic_dataset
-
-SHARED_TUSIMPLE = Path(__file__).resolve().parents[1].parent / "shared" / "tusimple"
+from shared_data import REAL_LABELS
 
 
 @pytest.fixture(scope="session")
@@ -19,7 +18,7 @@ def synth_data(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def real_labels() -> Path:
-    return SHARED_TUSIMPLE / "label_data_0313_head200.json"
+    return REAL_LABELS
 
 
 def pytest_collection_modifyitems(config, items):

@@ -26,7 +26,7 @@ from lanemodel.evaluate import (
     official_json,
 )
 
-REAL_LABELS = Path(__file__).resolve().parents[1].parent / "shared" / "tusimple" / "label_data_0313_head200.json"
+from shared_data import REAL_LABELS
 
 H = list(range(200, 300, 10))  # 10 rows
 N = len(H)

@@ -19,7 +19,7 @@ from lanemodel.tusimple import (
     read_label_files,
 )
 
-REAL_LABELS = Path(__file__).resolve().parents[1].parent / "shared" / "tusimple" / "label_data_0313_head200.json"
+from shared_data import REAL_LABELS
 
 H3 = [240, 250, 260]
 
