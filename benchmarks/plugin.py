@@ -11,6 +11,7 @@ from benchmarks.gate import BaselineError, check_comparable, load_baseline
 from benchmarks.options import SuiteOptions, add_options, read_options
 
 MARKER = "scaling_benchmark"
+PERFORMANCE_MARKER = "performance"
 
 
 class SuiteState:
@@ -52,6 +53,9 @@ STATE_KEY = pytest.StashKey[SuiteState]()
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
+    parser.getgroup("ddp-lane-bench").addoption(
+        "--performance", dest="lanebench_performance", action="store_true",
+        help="run the performance group (targets as side-by-side ratios) instead of the scaling benchmarks")
 
 
 XDIST_REFUSAL = ("the DDP scaling benchmarks cannot run under pytest-xdist: launches running side by side "
@@ -61,6 +65,7 @@ SUITE_DIR = Path(__file__).resolve().parent
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", f"{MARKER}: a DDP scaling benchmark (one world size, several launches)")
+    config.addinivalue_line("markers", f"{PERFORMANCE_MARKER}: performance targets, selected with --performance")
     config.stash[STATE_KEY] = SuiteState(config)
     if config.getoption("numprocesses", None) and not hasattr(config, "workerinput") and _asks_for_suite(config):
         raise pytest.UsageError(XDIST_REFUSAL)
@@ -83,6 +88,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    _select_group(config, items)
     if not any(item.get_closest_marker(MARKER) for item in items):
         return
     if hasattr(config, "workerinput"):  # reached when the suite was collected from a path above it
@@ -94,6 +100,18 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             check_comparable(state.baseline, suite.run_config(state.options), state.baseline_name)
         except BaselineError as exc:
             raise pytest.UsageError(str(exc)) from None
+
+
+def _select_group(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The scaling group by default; the performance group alone with --performance."""
+    performance = config.getoption("lanebench_performance")
+    keep, drop = [], []
+    for item in items:
+        in_perf = item.get_closest_marker(PERFORMANCE_MARKER) is not None
+        (keep if in_perf == performance or not (in_perf or item.get_closest_marker(MARKER)) else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 def _resolve_baseline(config: pytest.Config, opts: SuiteOptions) -> tuple[dict | None, str]:
@@ -128,6 +146,13 @@ def lane_data(suite_options: SuiteOptions) -> Path:
     return suite.prepare_results_dir(suite_options)
 
 
+@pytest.fixture(scope="session")
+def perf_runner(suite_options: SuiteOptions, lane_data: Path):
+    from benchmarks.performance import PerformanceRunner
+
+    return PerformanceRunner(suite_options, lane_data)
+
+
 @pytest.fixture
 def run_launch(request: pytest.FixtureRequest, suite_options: SuiteOptions, lane_data: Path):
     """Callable(world_size, policy) -> one launch's metrics document, kept for the session's analysis."""
@@ -135,7 +160,9 @@ def run_launch(request: pytest.FixtureRequest, suite_options: SuiteOptions, lane
 
     def launch(world_size: int, policy: str) -> dict:
         launches = state.docs.setdefault((policy, world_size), [])
-        doc, error = suite.run_one_launch(suite_options, lane_data, policy, world_size, len(launches))
+        name = suite.launch_name(policy, world_size, len(launches))
+        doc, error = suite.run_one_launch(suite_options, suite.train_config(suite_options, lane_data), policy,
+                                          world_size, name)
         launches.append(doc)
         if error:
             pytest.fail(error, pytrace=False)

@@ -16,7 +16,7 @@ from benchmarks.breakdown import kept_records, run_step_times
 from benchmarks.gate import GateVerdict
 from benchmarks.scaling import CAUSES, ScalingPoint
 from benchmarks.stats import Interval, bootstrap_ratio
-from benchmarks.suite import SuiteOutcome, metrics_path
+from benchmarks.suite import SuiteOutcome, launch_name, metrics_path
 
 Docs = dict[tuple[str, int], list[dict]]
 ByPolicy = dict[str, dict[int, list[dict]]]
@@ -361,7 +361,7 @@ def sources_section(outcome: SuiteOutcome, docs: Docs, results_dir: Path) -> lis
     for (policy, ws), launches in sorted(docs.items()):
         links = []
         for index, doc in enumerate(launches):
-            name = metrics_path(results_dir, policy, ws, index).name
+            name = metrics_path(results_dir, launch_name(policy, ws, index)).name
             links.append(f"[{name}]({name})" + (f" (failed: {doc['error']})" if doc.get("error") else ""))
         lines.append(f"- `{policy}`, {processes(ws)}: " + ", ".join(links))
     return lines + ["", "To reproduce on the same machine:", "", "```",

@@ -6,6 +6,7 @@ import shutil
 import statistics
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from benchmarks.analysis import PolicyAnalysis, analyse, analysis_json
 from benchmarks.breakdown import breakdown, run_step_times
@@ -14,6 +15,9 @@ from benchmarks.options import SuiteOptions
 from benchmarks.plots import plot_all
 from benchmarks.scaling import ScalingPoint
 from benchmarks.stats import Interval
+
+if TYPE_CHECKING:
+    from lanemodel.config import TrainConfig
 
 SYNTH_FRAMES = 64
 SYNTH_SEED = 0
@@ -31,8 +35,12 @@ def run_config(opts: SuiteOptions) -> dict:
             "rounds": opts.rounds, "inject_comm_delay_ms": opts.inject_comm_delay_ms}
 
 
-def metrics_path(results_dir: Path, policy: str, world_size: int, launch: int) -> Path:
-    return results_dir / f"metrics_{policy}_ws{world_size}_launch{launch}.json"
+def launch_name(policy: str, world_size: int, launch: int) -> str:
+    return f"{policy}_ws{world_size}_launch{launch}"
+
+
+def metrics_path(results_dir: Path, name: str) -> Path:
+    return results_dir / f"metrics_{name}.json"
 
 
 def prepare_results_dir(opts: SuiteOptions) -> Path:
@@ -52,24 +60,29 @@ def prepare_results_dir(opts: SuiteOptions) -> Path:
     return data
 
 
-def run_one_launch(opts: SuiteOptions, data_dir: Path, policy: str, world_size: int,
-                   index: int) -> tuple[dict, str | None]:
-    """One launch through the engine; the metrics file is written even when the launch failed."""
+def train_config(opts: SuiteOptions, data_dir: Path, **overrides) -> "TrainConfig":
+    """The training every launch of this session runs, with per-measurement overrides."""
     from lanemodel.config import TrainConfig
+
+    settings = dict(data_dir=str(data_dir), preset=opts.preset, steps=opts.steps, scaling=opts.scaling,
+                    global_batch=opts.global_batch, rank_batch=opts.global_batch,
+                    comm_delay_ms=opts.inject_comm_delay_ms)
+    return TrainConfig(**{**settings, **overrides})
+
+
+def run_one_launch(opts: SuiteOptions, cfg: "TrainConfig", policy: str, world_size: int,
+                   name: str) -> tuple[dict, str | None]:
+    """One launch through the engine; its metrics file is written even when the launch failed."""
     from lanemodel.sweep import SweepError, measure_world_size
     from lanemodel.threads import parse_policy
 
-    cfg = TrainConfig(data_dir=str(data_dir), preset=opts.preset, steps=opts.steps, scaling=opts.scaling,
-                      global_batch=opts.global_batch, rank_batch=opts.global_batch,
-                      comm_delay_ms=opts.inject_comm_delay_ms)
-    run_dir = opts.results_dir / "runs" / policy / f"ws{world_size}" / f"launch{index}"
     error = None
     try:
-        doc = measure_world_size(cfg, world_size, parse_policy(policy), run_dir, opts.launch_timeout,
-                                 opts.drop_warmup)
+        doc = measure_world_size(cfg, world_size, parse_policy(policy), opts.results_dir / "runs" / name,
+                                 opts.launch_timeout, opts.drop_warmup)
     except SweepError as exc:
         doc, error = exc.partial, str(exc)
-    metrics_path(opts.results_dir, policy, world_size, index).write_text(json.dumps(doc, indent=1))
+    metrics_path(opts.results_dir, name).write_text(json.dumps(doc, indent=1))
     return doc, error
 
 

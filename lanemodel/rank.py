@@ -27,6 +27,7 @@ from .model import gradient_bytes, parameter_count  # noqa: E402
 from .recorder import StepRecorder, write_rank_meta  # noqa: E402
 from .train import RankContext, train  # noqa: E402
 
+IMPORTS_DONE_TIME = time.time()
 ENV_LAUNCH_TIME = "LANEBENCH_LAUNCH_TIME"
 FAULT_KINDS = ("raise", "hang", "sigkill", "sigterm")
 
@@ -73,7 +74,8 @@ def main(argv: list[str] | None = None) -> int:
                                 timeout=timedelta(seconds=cfg.collective_timeout_s))
         write_rank_meta(records_dir, rank, {
             "rank": rank, "world_size": world_size, "local_rank": int(os.environ.get("LOCAL_RANK", rank)),
-            "pid": os.getpid(), "entry_time": ENTRY_TIME, "init_done_time": time.time(),
+            "pid": os.getpid(), "entry_time": ENTRY_TIME, "imports_done_time": IMPORTS_DONE_TIME,
+            "init_done_time": time.time(),
             "launch_time": float(os.environ.get(ENV_LAUNCH_TIME, "nan")), "threads": THREAD_SETTINGS,
         })
         with StepRecorder(records_dir, rank) as recorder:

@@ -35,12 +35,12 @@ def metrics_document(cfg: TrainConfig, policy: str | int, result: RunResult, out
                    "rank_batch_size": cfg.rank_batch_size(result.world_size),
                    "global_batch_size": cfg.global_batch_size(result.world_size)},
         "env": {**machine_info(), "cores_used": cpus, "thread_plans": [p.to_dict() for p in plans],
-                "rank_threads": [m.get("threads") for m in result.metas],
                 "oversubscribed": is_oversubscribed(plans, len(cpus)), "gradient_bytes": grad_bytes},
         "launch": {"pids": pids, "wall_time": None, "launch_to_first_step": None} if outcome is None else {
             "launch_time": outcome.launch_time, "wall_time": outcome.wall_time, "port": outcome.port,
             "attempts": outcome.attempts, "pids": outcome.pids,
             "launch_to_first_step": None if first_start is None else first_start - outcome.launch_time},
+        "rank_metas": result.metas,      # per rank: threads in force, pid, start-up timestamps
         "warmup_steps_dropped": drop_warmup,
         "run_step_times": dict(zip(map(str, result.complete_steps), result.step_times())),
         "skew": result.skew(),

@@ -1,0 +1,87 @@
+"""Side-by-side measurements for the performance targets: each a ratio of two set-ups in one run."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from benchmarks.breakdown import kept_records
+from benchmarks.options import SuiteOptions
+from benchmarks.stats import bootstrap_ratio
+from benchmarks.suite import metrics_path, run_one_launch, train_config
+
+
+@dataclass
+class Comparison:
+    """median(candidate) / median(reference) of step times, launches as the samples."""
+
+    candidate: list[np.ndarray]
+    reference: list[np.ndarray]
+
+    def as_info(self, target: float | None = None, lower_is_better: bool = True) -> dict:
+        ratio = bootstrap_ratio(self.candidate, self.reference)
+        info = {"ratio": ratio.point, "ratio_low": ratio.low, "ratio_high": ratio.high,
+                "candidate_median_s": float(np.median(np.concatenate(self.candidate))),
+                "reference_median_s": float(np.median(np.concatenate(self.reference))),
+                "launches": len(self.candidate)}
+        if target is not None:
+            info["target"] = target
+            info["target_met"] = bool(ratio.point <= target if lower_is_better else ratio.point >= target)
+        return info
+
+
+class PerformanceRunner:
+    """Launches for the performance group; every metrics file lands in the results dir as usual."""
+
+    def __init__(self, opts: SuiteOptions, data_dir: Path):
+        self.opts, self.data_dir = opts, data_dir
+
+    def launch(self, name: str, policy: str, world_size: int, **overrides) -> dict:
+        cfg = train_config(self.opts, self.data_dir, **overrides)
+        doc, error = run_one_launch(self.opts, cfg, policy, world_size, f"perf_{name}")
+        if error:
+            raise RuntimeError(error)
+        return doc
+
+    def plain_process(self, name: str, threads: int, preset: str) -> dict:
+        """One process, no DDP, ``threads`` intra-op threads: the baseline DDP must approach."""
+        out = metrics_path(self.opts.results_dir, f"perf_{name}")
+        cmd = [sys.executable, "-m", "lanemodel", "train", "--data", str(self.data_dir), "--preset", preset,
+               "--steps", str(self.opts.steps), "--batch", str(self.opts.global_batch), "--threads", str(threads),
+               "--metrics-out", str(out)]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=self.opts.launch_timeout)
+        if proc.returncode:
+            raise RuntimeError(f"plain training failed ({' '.join(cmd)}):\n{proc.stderr[-2000:]}")
+        doc = json.loads(out.read_text())
+        doc["warmup_steps_dropped"] = self.opts.drop_warmup
+        return doc
+
+
+def plain_step_times(doc: dict) -> np.ndarray:
+    """Kept step times of a one-process run (no ranks to take the slowest of)."""
+    drop = doc["warmup_steps_dropped"]
+    return np.array([r["step_time"] for r in doc["records"] if r["step"] >= drop])
+
+
+def data_time_share(docs: list[dict]) -> float:
+    records = [r for d in docs for r in kept_records(d)]
+    return sum(r["data_time"] for r in records) / sum(r["step_time"] for r in records)
+
+
+def launch_breakdown(doc: dict) -> dict:
+    """Where launch-to-first-step goes, for the slowest rank: start-up, imports, rendezvous, set-up."""
+    launch = doc["launch"]["launch_time"]
+    metas = [m for m in doc.get("rank_metas", []) if "entry_time" in m]
+    first_steps = {r["rank"]: r["start_time"] for r in doc["records"] if r["step"] == 0}
+    slowest = max(metas, key=lambda m: first_steps.get(m["rank"], 0.0))
+    return {"interpreter_start_s": slowest["entry_time"] - launch,
+            "imports_s": slowest["imports_done_time"] - slowest["entry_time"],
+            "rendezvous_s": slowest["init_done_time"] - slowest["imports_done_time"],
+            "model_and_data_setup_s": first_steps[slowest["rank"]] - slowest["init_done_time"],
+            "launch_to_first_step_s": doc["launch"]["launch_to_first_step"]}
+
+
