@@ -75,13 +75,8 @@ def _exposed_comm(record: dict) -> float:
 
 
 def _compute(record: dict) -> float:
-    """Forward, backward and optimizer time, less the all-reduce wait inside backward_time."""
-    return (
-        record["forward_time"]
-        + record["backward_time"]
-        - _exposed_comm(record)
-        + record["optimizer_time"]
-    )
+    """Forward and backward time, less the all-reduce wait inside backward_time."""
+    return record["forward_time"] + record["backward_time"] - _exposed_comm(record)
 
 
 def _world_size(docs: Sequence[dict]) -> int:
@@ -109,6 +104,7 @@ def breakdown(docs: Sequence[dict]) -> Breakdown:
                 (
                     run_time,
                     _rank_mean(records, _compute),
+                    _rank_mean(records, itemgetter("optimizer_time")),
                     _rank_mean(records, _exposed_comm),
                     _rank_mean(records, itemgetter("data_time")),
                     # max(...) guards against rounding when all ranks took equally long.
@@ -117,11 +113,12 @@ def breakdown(docs: Sequence[dict]) -> Breakdown:
             )
     if not rows:
         raise ValueError(f"world size {world_size}: no kept step completed by every rank")
-    step_time, compute, exposed_comm, data, wait = np.mean(rows, axis=0)
+    step_time, compute, optimizer, exposed_comm, data, wait = np.mean(rows, axis=0)
     return Breakdown(
         world_size=world_size,
         step_time=float(step_time),
         compute_time=float(compute),
+        optimizer_time=float(optimizer),
         exposed_comm_time=float(exposed_comm),
         data_time=float(data),
         wait_time=float(wait),

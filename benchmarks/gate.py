@@ -16,8 +16,8 @@ import numpy as np
 from benchmarks.stats import Interval, bootstrap_median_ratio, verdict_higher_is_worse, verdict_lower_is_worse
 
 # Configuration that must match for two runs to be comparable at all.
-COMPARABLE_KEYS = ("cpu_model", "cores_available", "preset", "scaling", "global_batch", "steps", "drop_warmup",
-                   "torch")
+COMPARABLE_KEYS = ("cpu_model", "cores_available", "preset", "scaling", "spawn", "global_batch", "steps",
+                   "drop_warmup", "torch")
 
 
 class BaselineError(Exception):

@@ -14,6 +14,8 @@ OPTIONS = {
     "global_batch": ("scaling_global_batch", "16", "global batch (strong scaling) or per-rank batch (weak)"),
     "threads": ("scaling_threads", "tuned", "thread policies, comma-separated: naive, tuned, or a count"),
     "scaling": ("scaling_mode", "strong", "strong (fixed global batch) or weak (fixed per-rank batch)"),
+    "spawn": ("scaling_spawn", "fresh", "start ranks as fresh interpreters (fresh) or fork them from a server "
+                                        "that has imported torch (forkserver)"),
     "rounds": ("scaling_rounds", "3", "launches per world size; launches are the independent samples"),
     "drop_warmup": ("scaling_drop_warmup", "2", "first steps of each launch left out of the statistics"),
     "results_dir": ("scaling_results_dir", "results", "where plots, metrics JSON and REPORT.md go"),
@@ -31,6 +33,8 @@ OPTIONS = {
 
 def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("ddp-lane-bench", "DDP scaling benchmarks")
+    group.addoption("--performance", dest="lanebench_performance", action="store_true",
+                    help="run the performance group (targets as side-by-side ratios) instead of the scaling group")
     for name, (ini, default, help_text) in OPTIONS.items():
         flag = "--" + name.replace("_", "-")
         group.addoption(flag, dest=f"lanebench_{name}", default=None, help=f"{help_text} (ini {ini}, default {default!r})")
@@ -50,6 +54,7 @@ class SuiteOptions:
     global_batch: int
     threads: tuple[str, ...]
     scaling: str
+    spawn: str
     rounds: int
     drop_warmup: int
     results_dir: Path
@@ -91,6 +96,9 @@ def read_options(config: pytest.Config) -> SuiteOptions:
     scaling = raw_option(config, "scaling")
     if scaling not in ("strong", "weak"):
         raise pytest.UsageError(f"--scaling must be strong or weak, got {scaling!r}")
+    spawn = raw_option(config, "spawn")
+    if spawn not in ("fresh", "forkserver"):
+        raise pytest.UsageError(f"--spawn must be fresh or forkserver, got {spawn!r}")
     steps = _number(config, "steps", int, 1)
     drop = _number(config, "drop_warmup", int, 0)
     if drop >= steps:
@@ -103,7 +111,7 @@ def read_options(config: pytest.Config) -> SuiteOptions:
                                     f"{bad[0]}; choose a multiple of {max(world_sizes)}")
     return SuiteOptions(
         world_sizes=world_sizes, preset=preset, steps=steps, global_batch=global_batch, threads=threads or ("tuned",),
-        scaling=scaling, rounds=_number(config, "rounds", int, 1), drop_warmup=drop,
+        scaling=scaling, spawn=spawn, rounds=_number(config, "rounds", int, 1), drop_warmup=drop,
         results_dir=Path(raw_option(config, "results_dir")),
         launch_timeout=_number(config, "launch_timeout", float, 0, inclusive=False),
         inject_comm_delay_ms=_number(config, "inject_comm_delay_ms", float, 0),

@@ -34,9 +34,10 @@ FILE_NAMES = {
 OVERSUBSCRIBED_LABEL = "oversubscribed (ranks x threads > cores)"
 CAUSE_COLORS = {
     "compute": "tab:blue",
+    "optimizer": "tab:purple",
     "communication": "tab:orange",
     "data": "tab:green",
-    "wait": "tab:purple",
+    "wait": "tab:red",
     "other": "tab:gray",
 }
 FIGURE_SIZE = (7.5, 4.8)

@@ -12,6 +12,9 @@ from benchmarks.options import SuiteOptions, add_options, read_options
 
 MARKER = "scaling_benchmark"
 PERFORMANCE_MARKER = "performance"
+XDIST_REFUSAL = ("the DDP scaling benchmarks cannot run under pytest-xdist: launches running side by side "
+                 "would share the cores and skew every number. Run them without -n.")
+SUITE_DIR = Path(__file__).resolve().parent
 
 
 class SuiteState:
@@ -44,23 +47,15 @@ class SuiteState:
         return [{"name": b.name, "fullname": b.fullname, "extra_info": b.extra_info} for b in session.benchmarks]
 
 
+STATE_KEY = pytest.StashKey[SuiteState]()
+
+
 def state_of(config: pytest.Config) -> SuiteState:
     return config.stash[STATE_KEY]
 
 
-STATE_KEY = pytest.StashKey[SuiteState]()
-
-
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
-    parser.getgroup("ddp-lane-bench").addoption(
-        "--performance", dest="lanebench_performance", action="store_true",
-        help="run the performance group (targets as side-by-side ratios) instead of the scaling benchmarks")
-
-
-XDIST_REFUSAL = ("the DDP scaling benchmarks cannot run under pytest-xdist: launches running side by side "
-                 "would share the cores and skew every number. Run them without -n.")
-SUITE_DIR = Path(__file__).resolve().parent
 
 
 def pytest_configure(config: pytest.Config) -> None:

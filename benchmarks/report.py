@@ -22,7 +22,7 @@ Docs = dict[tuple[str, int], list[dict]]
 ByPolicy = dict[str, dict[int, list[dict]]]
 
 NA = "n/a"
-CAUSE_LABELS = {"compute": "compute", "communication": "exposed communication", "data": "data loading",
+CAUSE_LABELS = {"compute": "compute", "optimizer": "optimizer (repeated on every rank)", "communication": "exposed communication", "data": "data loading",
                 "wait": "waiting on the slowest rank", "other": "other"}
 PLOT_TITLES = {"elapsed": "Elapsed time vs processes", "speedup": "Speedup vs processes",
                "efficiency": "Parallel efficiency vs processes", "breakdown": "Where the step time goes",
@@ -268,7 +268,8 @@ def contention_reading(ratio: Interval, world_size: int) -> str:
 
 def model_section(outcome: SuiteOutcome) -> list[str]:
     lines = ["## Scaling model (fitted; every prediction is labelled)", "",
-             "step = serial + parallel / cores in use + 2(N-1) alpha + 2(N-1)/N gradient / beta, fitted to the "
+             "step = serial + (parallel + N x replicated) / cores in use + 2(N-1) alpha + 2(N-1)/N gradient / beta, "
+             "fitted to the "
              "measured median step times and all-reduce times."]
     if outcome.config["scaling"] == "weak":
         lines.append("The model assumes a fixed global batch; this run used weak scaling, so its predictions "
@@ -285,6 +286,8 @@ def model_lines(report: ModelReport, measured_fastest: int) -> list[str]:
     lines = markdown_table(["parameter", "value"], [
         ["serial s", fmt_seconds(model.serial)],
         ["parallel s (one core's work, divided by cores in use)", fmt_seconds(model.parallel)],
+        ["replicated s (work every rank repeats, e.g. the optimizer step; N copies share the cores in use)",
+         fmt_seconds(model.replicated)],
         ["alpha ms (latency per ring hop)", fmt_seconds(model.alpha * 1e3)],
         ["beta GB/s (all-reduce bandwidth)", beta],
         ["gradient MB", f"{model.nbytes / 1e6:.1f}"],

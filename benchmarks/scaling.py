@@ -16,7 +16,7 @@ import numpy as np
 
 from benchmarks.stats import Interval, bootstrap_median, bootstrap_ratio, median_of_launches
 
-CAUSES = ("compute", "communication", "data", "wait", "other")
+CAUSES = ("compute", "optimizer", "communication", "data", "wait", "other")
 
 
 # --- speedup and efficiency ------------------------------------------------------------
@@ -128,6 +128,7 @@ class CauseShares:
 
     world_size: int
     compute: float
+    optimizer: float
     communication: float
     data: float
     wait: float
@@ -148,6 +149,7 @@ class Breakdown:
     exposed_comm_time: float
     data_time: float
     wait_time: float
+    optimizer_time: float = 0.0     # repeated in full on every rank, so it does not shrink with more ranks
 
     def shares(self) -> CauseShares:
         return cause_shares(self)
@@ -170,6 +172,7 @@ def cause_shares(breakdown: Breakdown) -> CauseShares:
         raise ValueError(f"step_time must be positive, got {breakdown.step_time}")
     parts = {
         "compute": breakdown.compute_time,
+        "optimizer": breakdown.optimizer_time,
         "communication": breakdown.exposed_comm_time,
         "data": breakdown.data_time,
         "wait": breakdown.wait_time,
@@ -284,10 +287,11 @@ def cores_in_use(world_size: int, cores: int, threads_per_rank: dict[int, int] |
 
 @dataclass(frozen=True)
 class ScalingModel:
-    """step time = serial + parallel / cores_in_use(p) + ring all-reduce time.
+    """step time = serial + parallel / cores_in_use(p) + replicated * p / cores_in_use(p) + ring all-reduce.
 
-    The parallel work is split across the cores in use, so the model describes
-    a fixed global batch (strong scaling).
+    The parallel work is split across the cores in use (a fixed global batch: strong scaling). The
+    replicated work is what every rank repeats in full, such as the optimizer step over all
+    parameters: p copies of it share the cores in use, so it grows once ranks outnumber cores.
     """
 
     serial: float
@@ -297,11 +301,13 @@ class ScalingModel:
     nbytes: float
     cores: int
     threads_per_rank: dict[int, int] | int
+    replicated: float = 0.0
 
     def predict(self, world_size: int, beta: float | None = None) -> float:
         """Predicted step seconds; pass beta to ask what a different link bandwidth would give."""
         bandwidth = self.beta if beta is None else beta
-        compute = self.parallel / cores_in_use(world_size, self.cores, self.threads_per_rank)
+        cores = cores_in_use(world_size, self.cores, self.threads_per_rank)
+        compute = (self.parallel + self.replicated * world_size) / cores
         comm = ring_allreduce_seconds(world_size, self.nbytes, self.alpha, bandwidth)
         return self.serial + compute + comm
 
@@ -316,12 +322,11 @@ def fit_scaling_model(
 ) -> ScalingModel:
     """Fit a ScalingModel to measured step and all-reduce times.
 
-    alpha and beta come from the all-reduce times (fit_alpha_beta). serial and
-    parallel come from non-negative least squares of step time minus predicted
-    all-reduce time against [1, 1/cores_in_use(p)]. If every point uses the same
-    number of cores the split is unidentifiable: serial is set to 0 and the
-    whole compute time goes to parallel (predictions at those core counts stay
-    right; extrapolation to other core counts does not).
+    alpha and beta come from the all-reduce times (fit_alpha_beta). serial, parallel and replicated
+    come from non-negative least squares of step time minus predicted all-reduce time against
+    [1, 1/cores_in_use(p), p/cores_in_use(p)]. If every point uses the same number of cores, serial
+    and parallel cannot be told apart: serial is set to 0 and that time goes to parallel
+    (predictions at those core counts stay right; extrapolation to other core counts does not).
     """
     alpha, beta = fit_alpha_beta(world_sizes, comm_seconds, nbytes)
     steps = np.asarray(step_seconds, dtype=float)
@@ -333,12 +338,15 @@ def fit_scaling_model(
     inverse_cores = np.array(
         [1.0 / cores_in_use(p, cores, threads_per_rank) for p in world_sizes]
     )
+    replicated_column = np.asarray(world_sizes, dtype=float) * inverse_cores
     if np.unique(inverse_cores).size < 2:
         serial = 0.0
-        (parallel,) = _nonnegative_least_squares(inverse_cores[:, None], compute)
+        parallel, replicated = _nonnegative_least_squares(
+            np.column_stack([inverse_cores, replicated_column]), compute
+        )
     else:
-        serial, parallel = _nonnegative_least_squares(
-            np.column_stack([np.ones_like(inverse_cores), inverse_cores]), compute
+        serial, parallel, replicated = _nonnegative_least_squares(
+            np.column_stack([np.ones_like(inverse_cores), inverse_cores, replicated_column]), compute
         )
     return ScalingModel(
         serial=float(serial),
@@ -348,6 +356,7 @@ def fit_scaling_model(
         nbytes=nbytes,
         cores=cores,
         threads_per_rank=threads_per_rank,
+        replicated=float(replicated),
     )
 
 

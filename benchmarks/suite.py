@@ -30,7 +30,7 @@ def run_config(opts: SuiteOptions) -> dict:
     machine = machine_info()
     return {"cpu_model": machine["cpu_model"], "cores_available": machine["cores_available"],
             "physical_cores": machine["physical_cores"], "torch": machine["torch"], "preset": opts.preset,
-            "scaling": opts.scaling, "global_batch": opts.global_batch, "steps": opts.steps,
+            "scaling": opts.scaling, "spawn": opts.spawn, "global_batch": opts.global_batch, "steps": opts.steps,
             "drop_warmup": opts.drop_warmup, "threads": list(opts.threads), "world_sizes": list(opts.world_sizes),
             "rounds": opts.rounds, "inject_comm_delay_ms": opts.inject_comm_delay_ms}
 
@@ -79,7 +79,7 @@ def run_one_launch(opts: SuiteOptions, cfg: "TrainConfig", policy: str, world_si
     error = None
     try:
         doc = measure_world_size(cfg, world_size, parse_policy(policy), opts.results_dir / "runs" / name,
-                                 opts.launch_timeout, opts.drop_warmup)
+                                 opts.launch_timeout, opts.drop_warmup, spawn=opts.spawn)
     except SweepError as exc:
         doc, error = exc.partial, str(exc)
     metrics_path(opts.results_dir, name).write_text(json.dumps(doc, indent=1))

@@ -175,7 +175,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print(f"synthesizing {args.frames} frames into {out / 'data'}")
         write_synthetic_dataset(out / "data", frames=args.frames, seed=args.seed)
     try:
-        run_sweep(cfg, world_sizes, policy, out, args.timeout, args.drop_warmup)
+        run_sweep(cfg, world_sizes, policy, out, args.timeout, args.drop_warmup, spawn=args.spawn)
     except (SweepError, LaunchError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -217,6 +217,8 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--frames", type=int, default=64, help="frames to synthesize when --data is not given")
     sweep.add_argument("--timeout", type=float, default=600.0, help="seconds per world size before it is killed")
     sweep.add_argument("--drop-warmup", type=int, default=2, help="first steps left out of the statistics")
+    sweep.add_argument("--spawn", choices=("fresh", "forkserver"), default="fresh",
+                       help="start ranks as fresh interpreters, or fork them from a server with torch imported")
     sweep.add_argument("--out", required=True)
     sweep.set_defaults(run=cmd_sweep)
     return parser

@@ -12,15 +12,20 @@ from .recorder import meta_path, read_jsonl, records_path
 class RunResult:
     world_size: int
     records: list[dict]          # every rank's records, sorted by (step, rank)
-    metas: list[dict]            # per rank: threads, pid, times, machine
+    metas: list[dict]            # per rank: threads, pid, start-up times
     complete_steps: list[int]    # steps every rank finished
+
+    def __post_init__(self) -> None:
+        self._by_step: dict[int, list[dict]] = {}
+        for record in self.records:
+            self._by_step.setdefault(record["step"], []).append(record)
+
+    def ranks_at(self, step: int) -> list[dict]:
+        return self._by_step.get(step, [])
 
     def step_times(self) -> list[float]:
         """A step's time for the run is its slowest rank's."""
         return [max(r["step_time"] for r in self.ranks_at(step)) for step in self.complete_steps]
-
-    def ranks_at(self, step: int) -> list[dict]:
-        return [r for r in self.records if r["step"] == step]
 
     def skew(self) -> list[dict]:
         """Per complete step: spread between fastest and slowest rank, and which rank was slowest."""
@@ -33,7 +38,8 @@ class RunResult:
         return out
 
     def first_step_start(self) -> float | None:
-        starts = [r["start_time"] for r in self.records if r["step"] == 0]
+        """When the last rank started step 0: the run's first step begins once every rank is in."""
+        starts = [r["start_time"] for r in self.ranks_at(0)]
         return max(starts) if len(starts) == self.world_size else None
 
 
@@ -47,8 +53,8 @@ def collect(run_dir: str | Path, world_size: int) -> RunResult:
         meta = meta_path(run_dir, rank)
         metas.append(json.loads(meta.read_text()) if meta.exists() else {"rank": rank})
     records.sort(key=lambda r: (r["step"], r["rank"]))
-    steps: dict[int, int] = {}
+    counts: dict[int, int] = {}
     for r in records:
-        steps[r["step"]] = steps.get(r["step"], 0) + 1
-    complete = sorted(s for s, n in steps.items() if n == world_size)
+        counts[r["step"]] = counts.get(r["step"], 0) + 1
+    complete = sorted(s for s, n in counts.items() if n == world_size)
     return RunResult(world_size, records, metas, complete)

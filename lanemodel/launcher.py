@@ -17,11 +17,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .config import TrainConfig
+from .forkserver import ForkedRank
 from .rank import ENV_LAUNCH_TIME, error_path
 from .threads import ThreadPlan
 
 POLL_INTERVAL_S = 0.05
 PORT_ATTEMPTS = 3
+SPAWN_METHODS = ("fresh", "forkserver")
 PORT_IN_USE_MARKERS = ("address already in use", "EADDRINUSE", "Address in use")
 
 
@@ -43,6 +45,7 @@ class LaunchOutcome:
     port: int
     attempts: int
     pids: list[int]
+    spawn: str
     plans: list[ThreadPlan] = field(default_factory=list)
 
 
@@ -64,7 +67,7 @@ def _rank_env(plan: ThreadPlan, rank: int, world_size: int, port: int, launch_ti
     return env
 
 
-def _kill_all(procs: list[subprocess.Popen]) -> None:
+def _kill_all(procs: list) -> None:
     for proc in procs:
         if proc.poll() is None:
             try:
@@ -113,11 +116,22 @@ def _clear_rank_files(run_dir: Path) -> None:
         path.unlink()
 
 
+def _start_rank(spawn: str, argv: list[str], env: dict[str, str], log: Path):
+    """A fresh interpreter (what torchrun does), or a fork of the pre-imported server."""
+    if spawn == "forkserver":
+        return ForkedRank(argv, env, log)
+    with log.open("w") as out:
+        return subprocess.Popen([sys.executable, "-m", "lanemodel", "rank", *argv], env=env, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+
 def launch_ranks(cfg: TrainConfig, plans: list[ThreadPlan], run_dir: str | Path, timeout_s: float,
-                 fault: str = "", python: str = sys.executable) -> LaunchOutcome:
+                 fault: str = "", spawn: str = "fresh") -> LaunchOutcome:
     """Run one training with len(plans) ranks; raise LaunchError on a failure or when ``timeout_s`` passes."""
     if timeout_s <= 0:
         raise ValueError(f"timeout must be > 0 s, got {timeout_s}")
+    if spawn not in SPAWN_METHODS:
+        raise ValueError(f"spawn must be one of {SPAWN_METHODS}, got {spawn!r}")
     world_size = len(plans)
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -128,15 +142,12 @@ def launch_ranks(cfg: TrainConfig, plans: list[ThreadPlan], run_dir: str | Path,
         port = free_port()
         launch_time = time.time()
         started = time.perf_counter()
-        procs: list[subprocess.Popen] = []
+        procs: list = []
+        argv = ["--config", str(config_path), "--records-dir", str(run_dir), *(["--fault", fault] if fault else [])]
         try:
             for rank, plan in enumerate(plans):
-                with log_path(run_dir, rank).open("w") as log:
-                    procs.append(subprocess.Popen(
-                        [python, "-m", "lanemodel", "rank", "--config", str(config_path),
-                         "--records-dir", str(run_dir), *(["--fault", fault] if fault else [])],
-                        env=_rank_env(plan, rank, world_size, port, launch_time), stdout=log,
-                        stderr=subprocess.STDOUT, start_new_session=True))
+                env = _rank_env(plan, rank, world_size, port, launch_time)
+                procs.append(_start_rank(spawn, argv, env, log_path(run_dir, rank)))
             failed = _supervise(procs, started + timeout_s, run_dir, timeout_s)
         except LaunchError as exc:
             exc.pids = [p.pid for p in procs]
@@ -145,7 +156,7 @@ def launch_ranks(cfg: TrainConfig, plans: list[ThreadPlan], run_dir: str | Path,
             _kill_all(procs)
         if not failed:
             return LaunchOutcome(run_dir, world_size, launch_time, time.perf_counter() - started, port, attempt,
-                                 [p.pid for p in procs], list(plans))
+                                 [p.pid for p in procs], spawn, list(plans))
         if attempt < PORT_ATTEMPTS and _port_taken(run_dir, world_size):
             continue
         raise LaunchError(f"world size {world_size} failed: {_describe_failure(run_dir, failed)}\n"
@@ -153,7 +164,7 @@ def launch_ranks(cfg: TrainConfig, plans: list[ThreadPlan], run_dir: str | Path,
     raise AssertionError("unreachable")
 
 
-def _supervise(procs: list[subprocess.Popen], deadline: float, run_dir: Path, timeout_s: float) -> dict[int, int]:
+def _supervise(procs: list, deadline: float, run_dir: Path, timeout_s: float) -> dict[int, int]:
     """Wait for every rank; return {rank: exit code} of failed ranks, empty when all succeeded."""
     while True:
         codes = [p.poll() for p in procs]

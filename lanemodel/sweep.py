@@ -38,7 +38,7 @@ def metrics_document(cfg: TrainConfig, policy: str | int, result: RunResult, out
                 "oversubscribed": is_oversubscribed(plans, len(cpus)), "gradient_bytes": grad_bytes},
         "launch": {"pids": pids, "wall_time": None, "launch_to_first_step": None} if outcome is None else {
             "launch_time": outcome.launch_time, "wall_time": outcome.wall_time, "port": outcome.port,
-            "attempts": outcome.attempts, "pids": outcome.pids,
+            "attempts": outcome.attempts, "pids": outcome.pids, "spawn": outcome.spawn,
             "launch_to_first_step": None if first_start is None else first_start - outcome.launch_time},
         "rank_metas": result.metas,      # per rank: threads in force, pid, start-up timestamps
         "warmup_steps_dropped": drop_warmup,
@@ -50,13 +50,14 @@ def metrics_document(cfg: TrainConfig, policy: str | int, result: RunResult, out
 
 
 def measure_world_size(cfg: TrainConfig, world_size: int, policy: str | int, run_dir: str | Path,
-                       timeout_s: float, drop_warmup: int = DEFAULT_DROP_WARMUP, fault: str = "") -> dict:
+                       timeout_s: float, drop_warmup: int = DEFAULT_DROP_WARMUP, fault: str = "",
+                       spawn: str = "fresh") -> dict:
     """Launch once and return its metrics document; a failed launch raises with its partial document."""
     cpus = available_cpus()
     plans = plan_threads(policy, world_size, cpus, cfg.data_workers)
     build_frame_cache(cfg.data_dir, get_preset(cfg.preset, cfg.use_aux))  # decode once, outside the timed launch
     try:
-        outcome = launch_ranks(cfg, plans, run_dir, timeout_s, fault=fault)
+        outcome = launch_ranks(cfg, plans, run_dir, timeout_s, fault=fault, spawn=spawn)
     except LaunchError as exc:
         partial = metrics_document(cfg, policy, collect(run_dir, world_size), None, plans, cpus, drop_warmup,
                                    error=str(exc), pids=exc.pids)
@@ -101,14 +102,15 @@ def write_json(path: Path, data) -> None:
 
 
 def run_sweep(cfg: TrainConfig, world_sizes: list[int], policy: str | int, out_dir: str | Path,
-              timeout_s: float, drop_warmup: int = DEFAULT_DROP_WARMUP,
+              timeout_s: float, drop_warmup: int = DEFAULT_DROP_WARMUP, spawn: str = "fresh",
               progress: Callable[[str], None] = print) -> list[dict]:
     """Each world size in turn; files are written as each finishes so a later failure loses nothing."""
     out_dir = Path(out_dir)
     summary: list[dict] = []
     for ws in world_sizes:
         try:
-            doc = measure_world_size(cfg, ws, policy, out_dir / "runs" / f"ws{ws}", timeout_s, drop_warmup)
+            doc = measure_world_size(cfg, ws, policy, out_dir / "runs" / f"ws{ws}", timeout_s, drop_warmup,
+                                     spawn=spawn)
         except SweepError as exc:
             write_json(out_dir / metrics_filename(ws), exc.partial)
             summary.append(summarise(exc.partial))

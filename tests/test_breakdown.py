@@ -92,9 +92,9 @@ WARMUP = {"step_time": 5.0, "forward_time": 3.0, "comm_time": 9.0, "comm_exposed
 def instrumented_doc() -> dict:
     """Two ranks, one warm-up step, two kept steps; rank 1 is slower in step 2.
 
-    step 1: run 1.0; compute (0.2+0.5-0.1+0.1 + 0.2+0.4-0.1+0.05)/2 = 0.625; exposed 0.1;
-            data 0.04; wait 1.0 - (1.0+0.8)/2 = 0.1; comm (0.3+0.3)/2 = 0.3
-    step 2: run 0.8; compute (0.6 + 0.6)/2 = 0.6; exposed 0.1; data 0.02;
+    step 1: run 1.0; compute (0.2+0.5-0.1 + 0.2+0.4-0.1)/2 = 0.55; optimizer (0.1+0.05)/2 = 0.075;
+            exposed 0.1; data 0.04; wait 1.0 - (1.0+0.8)/2 = 0.1; comm (0.3+0.3)/2 = 0.3
+    step 2: run 0.8; compute (0.5 + 0.5)/2 = 0.5; optimizer 0.1; exposed 0.1; data 0.02;
             wait 0.8 - 0.7 = 0.1; comm (0.2+0.6)/2 = 0.4
     """
     return make_doc(
@@ -114,7 +114,7 @@ def instrumented_doc() -> dict:
 
 
 def uninstrumented_doc() -> dict:
-    """Two equal ranks, no warm-up, comm not timed: compute 0.1+0.2+0.1 = 0.4, wait 0."""
+    """Two equal ranks, no warm-up, comm not timed: compute 0.1+0.2 = 0.3, optimizer 0.1, wait 0."""
     rank = {"step_time": 0.5, "optimizer_time": 0.1, "data_time": 0.1}
     return make_doc([[rank, rank]])
 
@@ -154,7 +154,8 @@ def test_breakdown_subtracts_exposed_comm_and_measures_wait():
     parts = breakdown([instrumented_doc()])
     assert parts.world_size == 2
     assert parts.step_time == pytest.approx(0.9)
-    assert parts.compute_time == pytest.approx((0.625 + 0.6) / 2)
+    assert parts.compute_time == pytest.approx((0.55 + 0.5) / 2)
+    assert parts.optimizer_time == pytest.approx((0.075 + 0.1) / 2)
     assert parts.exposed_comm_time == pytest.approx(0.1)
     assert parts.data_time == pytest.approx(0.03)
     assert parts.wait_time == pytest.approx(0.1)
@@ -163,7 +164,8 @@ def test_breakdown_subtracts_exposed_comm_and_measures_wait():
 def test_breakdown_pools_steps_over_launches_and_treats_null_exposed_as_zero():
     parts = breakdown([instrumented_doc(), uninstrumented_doc()])
     assert parts.step_time == pytest.approx((1.0 + 0.8 + 0.5) / 3)
-    assert parts.compute_time == pytest.approx((0.625 + 0.6 + 0.4) / 3)
+    assert parts.compute_time == pytest.approx((0.55 + 0.5 + 0.3) / 3)
+    assert parts.optimizer_time == pytest.approx((0.075 + 0.1 + 0.1) / 3)
     assert parts.exposed_comm_time == pytest.approx((0.1 + 0.1 + 0.0) / 3)
     assert parts.data_time == pytest.approx((0.04 + 0.02 + 0.1) / 3)
     assert parts.wait_time == pytest.approx((0.1 + 0.1 + 0.0) / 3)

@@ -64,15 +64,18 @@ def assert_run_failed_cleanly(exc: SweepError, kept_steps: list[int]) -> None:
     assert sorted({r["step"] for r in partial["records"]}) == kept_steps
 
 
-@pytest.mark.parametrize("fault, message, kept, bound_s", [
-    ("raise:1:2", r"rank 1 raised RuntimeError\('injected fault on rank 1 at step 2'\)", [0, 1], 60),
-    ("sigkill:1:1", "rank 1 was killed by signal SIGKILL", [0], 60),
-    ("sigterm:0:1", "rank 0 was killed by signal SIGTERM", [0], 60),
+@pytest.mark.parametrize("fault, message, kept, bound_s, spawn", [
+    ("raise:1:2", r"rank 1 raised RuntimeError\('injected fault on rank 1 at step 2'\)", [0, 1], 60, "fresh"),
+    ("sigkill:1:1", "rank 1 was killed by signal SIGKILL", [0], 60, "fresh"),
+    ("sigterm:0:1", "rank 0 was killed by signal SIGTERM", [0], 60, "fresh"),
+    ("raise:0:1", r"rank 0 raised RuntimeError\('injected fault on rank 0 at step 1'\)", [0], 60, "forkserver"),
+    ("sigkill:1:1", "rank 1 was killed by signal SIGKILL", [0], 60, "forkserver"),
 ])
-def test_a_failing_rank_ends_the_run_promptly_and_keeps_records(cfg, tmp_path, fault, message, kept, bound_s):
+def test_a_failing_rank_ends_the_run_promptly_and_keeps_records(cfg, tmp_path, fault, message, kept, bound_s,
+                                                                 spawn):
     started = time.monotonic()
     with pytest.raises(SweepError, match=message) as info:
-        measure_world_size(cfg, 2, "tuned", tmp_path, timeout_s=bound_s, fault=fault)
+        measure_world_size(cfg, 2, "tuned", tmp_path, timeout_s=bound_s, fault=fault, spawn=spawn)
     assert time.monotonic() - started < bound_s
     assert "records kept in" in str(info.value)
     assert_run_failed_cleanly(info.value, kept)
@@ -85,10 +88,11 @@ def test_traceback_of_the_failing_rank_is_in_the_error(cfg, tmp_path):
     assert "in before_step" in str(info.value)
 
 
-def test_hung_collective_is_ended_by_the_run_timeout(cfg, tmp_path):
+@pytest.mark.parametrize("spawn", ["fresh", "forkserver"])
+def test_hung_collective_is_ended_by_the_run_timeout(cfg, tmp_path, spawn):
     started = time.monotonic()
     with pytest.raises(SweepError, match=r"timed out after 20 s; ranks still running: \[0, 1\]") as info:
-        measure_world_size(cfg, 2, "tuned", tmp_path, timeout_s=20, fault="hang:1:1")
+        measure_world_size(cfg, 2, "tuned", tmp_path, timeout_s=20, fault="hang:1:1", spawn=spawn)
     assert time.monotonic() - started < 20 + 15
     assert_run_failed_cleanly(info.value, [0])
 
@@ -106,3 +110,14 @@ def test_taken_rendezvous_port_is_retried(cfg, tmp_path, monkeypatch):
     finally:
         blocker.close()
     assert doc["launch"]["attempts"] == 2 and doc["launch"]["port"] != taken
+
+
+def test_forked_ranks_train_exactly_like_fresh_ones_with_their_own_budget(cfg, tmp_path):
+    fresh = measure_world_size(cfg, 2, "tuned", tmp_path / "fresh", timeout_s=120)
+    forked = measure_world_size(cfg, 2, "tuned", tmp_path / "forked", timeout_s=120, spawn="forkserver")
+    assert forked["launch"]["spawn"] == "forkserver" and fresh["launch"]["spawn"] == "fresh"
+    assert [r["loss"] for r in forked["records"]] == pytest.approx([r["loss"] for r in fresh["records"]], rel=1e-5)
+    for meta, plan in zip(forked["rank_metas"], forked["env"]["thread_plans"]):
+        assert meta["threads"]["affinity"] == plan["cpus"]
+        assert meta["threads"]["intra_op_threads"] == plan["intra_op"]
+        assert meta["threads"]["OMP_NUM_THREADS"] == str(plan["intra_op"])

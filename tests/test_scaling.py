@@ -279,3 +279,20 @@ def test_best_world_size():
 def test_best_world_size_prefers_fewer_ranks_on_a_tie():
     free_comm = ScalingModel(0.1, 0.8, 0.0, math.inf, NBYTES, cores=2, threads_per_rank=1)
     assert best_world_size(free_comm, [8, 4, 2]) == 2
+
+
+def test_replicated_work_is_recovered_and_grows_past_the_core_count():
+    truth = ScalingModel(serial=0.0, parallel=0.4, alpha=2e-3, beta=2e9, nbytes=NBYTES, cores=2,
+                         threads_per_rank={1: 2, 2: 1, 4: 1, 8: 1}, replicated=0.05)
+    sizes = [1, 2, 4, 8]
+    steps = [truth.predict(p) for p in sizes]
+    comm = [ring_allreduce_seconds(p, NBYTES, 2e-3, 2e9) for p in sizes]
+    fitted = fit_scaling_model(sizes, steps, comm, NBYTES, 2, truth.threads_per_rank)
+    assert fitted.replicated == pytest.approx(0.05, rel=1e-6)
+    assert fitted.parallel == pytest.approx(0.4, rel=1e-6)
+    # with 8 ranks on 2 cores, each core runs four copies of the replicated work
+    assert truth.predict(8) - truth.predict(4) == pytest.approx(
+        (0.05 * 8 - 0.05 * 4) / 2 + ring_allreduce_seconds(8, NBYTES, 2e-3, 2e9)
+        - ring_allreduce_seconds(4, NBYTES, 2e-3, 2e9))
+    held = holdout_error(sizes, steps, comm, NBYTES, 2, truth.threads_per_rank, held_out=8)
+    assert abs(held["relative_error"]) < 1e-9

@@ -129,3 +129,31 @@ def test_scaling_benchmarks_refuse_to_run_under_xdist(tmp_path):
     assert proc.returncode != 0
     assert "cannot run under pytest-xdist" in proc.stdout + proc.stderr
     assert not list((tmp_path / "results").glob("metrics_*.json"))
+
+
+def report_row(report: str, policy: str, processes: int) -> list[str]:
+    """Cells of one row of a policy's scaling table in REPORT.md."""
+    section = report.split(f"### `{policy}` threads", 1)[1]
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) > 4 and cells[0] == str(processes):
+            return cells
+    raise AssertionError(f"no row for {processes} processes")
+
+
+def test_report_numbers_come_from_the_metrics_files(saved):
+    import statistics
+
+    tmp, _, _ = saved
+    results = tmp / "results"
+    report = (results / "REPORT.md").read_text()
+    for ws in (1, 2):
+        docs = [json.loads((results / f"metrics_tuned_ws{ws}_launch{k}.json").read_text()) for k in (0, 1)]
+        steps = [t for d in docs for s, t in d["run_step_times"].items() if int(s) >= d["warmup_steps_dropped"]]
+        median = statistics.median(steps)
+        wall = statistics.mean(d["launch"]["wall_time"] for d in docs)
+        cells = report_row(report, "tuned", ws)
+        assert cells[1] == "2"                                   # launches
+        assert float(cells[2]) == pytest.approx(wall, abs=0.0005)
+        assert float(cells[3].split()[0]) == pytest.approx(median, abs=0.0005)
+        assert float(cells[4]) == pytest.approx(4 / median, abs=0.05)   # samples/s at global batch 4

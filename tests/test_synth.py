@@ -237,7 +237,7 @@ def test_written_labels_match_solid_frame_pixels(tmp_path):
     # Rebuild the scenes from the same per-frame streams the writer uses.
     train_seq = np.random.SeedSequence(seed).spawn(2)[0]
     checked = hits = 0
-    for index, (child, obj) in enumerate(zip(train_seq.spawn(2), _lines(tmp_path / "label_data.json"))):
+    for child, obj in zip(train_seq.spawn(2), _lines(tmp_path / "label_data.json")):
         scene = sample_scene(np.random.default_rng(child))
         assert scene.labels() == obj["lanes"]
         luma = _luma(np.asarray(Image.open(tmp_path / obj["raw_file"]).convert("RGB")))

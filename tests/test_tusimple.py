@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import pickle
 import re
@@ -97,7 +98,7 @@ def test_parse_good_line():
         line=7,
     )
     # frozen and hashable
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         label.raw_file = "x"  # type: ignore[misc]
     assert hash(label) == hash(parse_label_line(_line(), "f.json", 7))
 
