@@ -40,9 +40,9 @@ class PerformanceRunner:
     def __init__(self, opts: SuiteOptions, data_dir: Path):
         self.opts, self.data_dir = opts, data_dir
 
-    def launch(self, name: str, policy: str, world_size: int, **overrides) -> dict:
+    def launch(self, name: str, policy: str, world_size: int, spawn: str | None = None, **overrides) -> dict:
         cfg = train_config(self.opts, self.data_dir, **overrides)
-        doc, error = run_one_launch(self.opts, cfg, policy, world_size, f"perf_{name}")
+        doc, error = run_one_launch(self.opts, cfg, policy, world_size, f"perf_{name}", spawn)
         if error:
             raise RuntimeError(error)
         return doc

@@ -71,7 +71,7 @@ def train_config(opts: SuiteOptions, data_dir: Path, **overrides) -> "TrainConfi
 
 
 def run_one_launch(opts: SuiteOptions, cfg: "TrainConfig", policy: str, world_size: int,
-                   name: str) -> tuple[dict, str | None]:
+                   name: str, spawn: str | None = None) -> tuple[dict, str | None]:
     """One launch through the engine; its metrics file is written even when the launch failed."""
     from lanemodel.sweep import SweepError, measure_world_size
     from lanemodel.threads import parse_policy
@@ -79,7 +79,7 @@ def run_one_launch(opts: SuiteOptions, cfg: "TrainConfig", policy: str, world_si
     error = None
     try:
         doc = measure_world_size(cfg, world_size, parse_policy(policy), opts.results_dir / "runs" / name,
-                                 opts.launch_timeout, opts.drop_warmup, spawn=opts.spawn)
+                                 opts.launch_timeout, opts.drop_warmup, spawn=spawn or opts.spawn)
     except SweepError as exc:
         doc, error = exc.partial, str(exc)
     metrics_path(opts.results_dir, name).write_text(json.dumps(doc, indent=1))

@@ -69,14 +69,15 @@ def test_instrumentation_overhead_and_data_time(benchmark, perf_runner, suite_op
     assert all(r["comm_time"] > 0 for d in timed for r in d["records"])
 
 
-def test_launch_to_first_step_tiny(benchmark, perf_runner, suite_options, perf_world_size):
+@pytest.mark.parametrize("spawn", ["fresh", "forkserver"])
+def test_launch_to_first_step_tiny(benchmark, perf_runner, suite_options, perf_world_size, spawn):
     docs = []
     benchmark.pedantic(lambda: docs.append(perf_runner.launch(
-        f"startup_tiny_ws{perf_world_size}_{len(docs)}", "tuned", perf_world_size, preset="tiny")),
+        f"startup_{spawn}_tiny_ws{perf_world_size}_{len(docs)}", "tuned", perf_world_size, spawn, preset="tiny")),
         rounds=suite_options.rounds, iterations=1, warmup_rounds=0)
     parts = [launch_breakdown(d) for d in docs]
     median = {key: float(np.median([p[key] for p in parts])) for key in parts[0]}
-    benchmark.extra_info.update(median, world_size=perf_world_size, target_s=LAUNCH_TARGET_S,
+    benchmark.extra_info.update(median, world_size=perf_world_size, spawn=spawn, target_s=LAUNCH_TARGET_S,
                                 target_met=median["launch_to_first_step_s"] < LAUNCH_TARGET_S)
     for p in parts:
         stages = p["interpreter_start_s"] + p["imports_s"] + p["rendezvous_s"] + p["model_and_data_setup_s"]

@@ -58,6 +58,8 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--aux", action="store_true", help="train the auxiliary segmentation branch")
     parser.add_argument("--lr", type=float, default=4e-4)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--adam-impl", choices=("loop", "foreach", "fused"), default=TrainConfig.adam_impl,
+                        help="Adam implementation: per-tensor loop, foreach, or the fused CPU kernel")
     ddp = parser.add_argument_group("performance levers (DDP ones are ignored by one-process training)")
     ddp.add_argument("--bucket-cap-mb", type=float, default=TrainConfig.bucket_cap_mb, help="gradient bucket size")
     ddp.add_argument("--no-bucket-view", action="store_true", help="turn off gradient_as_bucket_view")
@@ -73,7 +75,7 @@ def training_config(args: argparse.Namespace, data_dir: Path, scaling: str = "st
         get_preset(args.preset)
         return TrainConfig(data_dir=str(data_dir), preset=args.preset, steps=args.steps, one_epoch=args.one_epoch,
                            scaling=scaling, global_batch=args.batch, rank_batch=args.batch, use_aux=args.aux,
-                           lr=args.lr, seed=args.seed, bucket_cap_mb=args.bucket_cap_mb,
+                           lr=args.lr, seed=args.seed, adam_impl=args.adam_impl, bucket_cap_mb=args.bucket_cap_mb,
                            gradient_as_bucket_view=not args.no_bucket_view, static_graph=args.static_graph,
                            channels_last=args.channels_last, instrument_comm=not args.no_comm_timing)
     except ValueError as exc:

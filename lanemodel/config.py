@@ -5,6 +5,7 @@ import json
 from dataclasses import asdict, dataclass, fields
 
 SCALING_MODES = ("strong", "weak")
+ADAM_IMPLEMENTATIONS = ("loop", "foreach", "fused")
 
 
 @dataclass
@@ -21,6 +22,7 @@ class TrainConfig:
     use_aux: bool = False
     lr: float = 4e-4                 # UFLD's TuSimple setting: Adam, cosine decay, linear warm-up
     weight_decay: float = 1e-4
+    adam_impl: str = "fused"         # the optimizer step is repeated on every rank, so its speed matters
     warmup_iters: int = 5
     seed: int = 0
     data_workers: int = 0
@@ -33,6 +35,8 @@ class TrainConfig:
     collective_timeout_s: float = 120.0
 
     def __post_init__(self) -> None:
+        if self.adam_impl not in ADAM_IMPLEMENTATIONS:
+            raise ValueError(f"adam_impl must be one of {ADAM_IMPLEMENTATIONS}, got {self.adam_impl!r}")
         if self.scaling not in SCALING_MODES:
             raise ValueError(f"scaling must be one of {SCALING_MODES}, got {self.scaling!r}")
         for name in ("global_batch", "rank_batch"):

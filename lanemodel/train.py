@@ -53,6 +53,12 @@ def build_model(cfg: TrainConfig, ctx: RankContext) -> tuple[torch.nn.Module, Co
     return model, timer
 
 
+def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """Adam as UFLD trains it; ``adam_impl`` picks the per-tensor loop, foreach, or the fused CPU kernel."""
+    impl = {"loop": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}[cfg.adam_impl]
+    return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, **impl)
+
+
 def build_loader(cfg: TrainConfig, ctx: RankContext) -> tuple[DataLoader, DistributedSampler]:
     dataset = CachedLaneDataset(load_frame_cache(cfg.data_dir, get_preset(cfg.preset, cfg.use_aux)))
     batch = cfg.rank_batch_size(ctx.world_size)
@@ -87,7 +93,7 @@ def train(cfg: TrainConfig, ctx: RankContext, recorder: StepRecorder | None = No
     model, timer = build_model(cfg, ctx)
     loader, sampler = build_loader(cfg, ctx)
     total_steps = len(loader) if cfg.one_epoch else cfg.steps
-    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    optimizer = build_optimizer(model, cfg)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(cfg.warmup_iters, total_steps))
     memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
     model.train()

@@ -118,6 +118,6 @@ def test_forked_ranks_train_exactly_like_fresh_ones_with_their_own_budget(cfg, t
     assert forked["launch"]["spawn"] == "forkserver" and fresh["launch"]["spawn"] == "fresh"
     assert [r["loss"] for r in forked["records"]] == pytest.approx([r["loss"] for r in fresh["records"]], rel=1e-5)
     for meta, plan in zip(forked["rank_metas"], forked["env"]["thread_plans"]):
-        assert meta["threads"]["affinity"] == plan["cpus"]
+        assert meta["threads"]["affinity"] == list(plan["cpus"])
         assert meta["threads"]["intra_op_threads"] == plan["intra_op"]
         assert meta["threads"]["OMP_NUM_THREADS"] == str(plan["intra_op"])
