@@ -18,7 +18,7 @@ from pathlib import Path
 
 from .config import TrainConfig
 from .forkserver import ForkedRank
-from .rank import ENV_LAUNCH_TIME, error_path
+from .recorder import ENV_LAUNCH_TIME, error_path
 from .threads import ThreadPlan
 
 POLL_INTERVAL_S = 0.05

@@ -24,11 +24,10 @@ import torch.distributed as dist  # noqa: E402
 
 from .config import TrainConfig  # noqa: E402
 from .model import gradient_bytes, parameter_count  # noqa: E402
-from .recorder import StepRecorder, write_rank_meta  # noqa: E402
+from .recorder import ENV_LAUNCH_TIME, StepRecorder, error_path, write_rank_meta  # noqa: E402
 from .train import RankContext, train  # noqa: E402
 
 IMPORTS_DONE_TIME = time.time()
-ENV_LAUNCH_TIME = "LANEBENCH_LAUNCH_TIME"
 FAULT_KINDS = ("raise", "hang", "sigkill", "sigterm")
 
 
@@ -54,10 +53,6 @@ def fault_callback(fault: tuple[str, int, int] | None, rank: int):
                 time.sleep(1)
         os.kill(os.getpid(), signal.SIGKILL if kind == "sigkill" else signal.SIGTERM)
     return before_step
-
-
-def error_path(records_dir: Path, rank: int) -> Path:
-    return records_dir / f"rank{rank}.error.json"
 
 
 def main(argv: list[str] | None = None) -> int:

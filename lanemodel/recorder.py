@@ -6,8 +6,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import IO
 
-BREAKDOWN_FIELDS = ("data_time", "forward_time", "backward_time", "comm_time", "comm_exposed_time",
-                    "optimizer_time")
+ENV_LAUNCH_TIME = "LANEBENCH_LAUNCH_TIME"   # set by the launcher: when it started the ranks (Unix s)
 
 
 @dataclass
@@ -40,6 +39,11 @@ def records_path(records_dir: str | Path, rank: int) -> Path:
 
 def meta_path(records_dir: str | Path, rank: int) -> Path:
     return Path(records_dir) / f"rank{rank}.meta.json"
+
+
+def error_path(records_dir: str | Path, rank: int) -> Path:
+    """Where a failing rank leaves its exception and traceback for the launcher to report."""
+    return Path(records_dir) / f"rank{rank}.error.json"
 
 
 class StepRecorder:
