@@ -104,11 +104,6 @@ def read_options(config: pytest.Config) -> SuiteOptions:
     if drop >= steps:
         raise pytest.UsageError(f"--drop-warmup {drop} leaves no step of --steps {steps} to measure")
     global_batch = _number(config, "global_batch", int, 1)
-    if scaling == "strong":
-        bad = [ws for ws in world_sizes if global_batch % ws]
-        if bad:
-            raise pytest.UsageError(f"--global-batch {global_batch} does not divide evenly across world size "
-                                    f"{bad[0]}; choose a multiple of {max(world_sizes)}")
     return SuiteOptions(
         world_sizes=world_sizes, preset=preset, steps=steps, global_batch=global_batch, threads=threads or ("tuned",),
         scaling=scaling, spawn=spawn, rounds=_number(config, "rounds", int, 1), drop_warmup=drop,
@@ -119,3 +114,13 @@ def read_options(config: pytest.Config) -> SuiteOptions:
         max_slowdown=_number(config, "scaling_max_slowdown", float, 1.0),
         max_efficiency_drop=_number(config, "scaling_max_efficiency_drop", float, 0.0),
     )
+
+
+def check_batch_splits(opts: SuiteOptions) -> None:
+    """Strong scaling needs the global batch to split evenly over every world size of the sweep."""
+    if opts.scaling != "strong":
+        return
+    bad = [ws for ws in opts.world_sizes if opts.global_batch % ws]
+    if bad:
+        raise pytest.UsageError(f"--global-batch {opts.global_batch} does not divide evenly across world size "
+                                f"{bad[0]}; choose a multiple of {max(opts.world_sizes)}")

@@ -8,7 +8,7 @@ import pytest
 
 from benchmarks import suite
 from benchmarks.gate import BaselineError, check_comparable, load_baseline
-from benchmarks.options import SuiteOptions, add_options, read_options
+from benchmarks.options import SuiteOptions, add_options, check_batch_splits, read_options
 
 MARKER = "scaling_benchmark"
 PERFORMANCE_MARKER = "performance"
@@ -89,6 +89,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if hasattr(config, "workerinput"):  # reached when the suite was collected from a path above it
         raise pytest.UsageError(XDIST_REFUSAL)
     state = state_of(config)
+    check_batch_splits(state.options)
     state.baseline, state.baseline_name = _resolve_baseline(config, state.options)
     if state.baseline is not None:
         try:
