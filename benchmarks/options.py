@@ -14,7 +14,7 @@ OPTIONS = {
     "global_batch": ("scaling_global_batch", "16", "global batch (strong scaling) or per-rank batch (weak)"),
     "threads": ("scaling_threads", "tuned", "thread policies, comma-separated: naive, tuned, or a count"),
     "scaling": ("scaling_mode", "strong", "strong (fixed global batch) or weak (fixed per-rank batch)"),
-    "spawn": ("scaling_spawn", "fresh", "start ranks as fresh interpreters (fresh) or fork them from a server "
+    "spawn": ("scaling_spawn", "forkserver", "start ranks as fresh interpreters (fresh) or fork them from a server "
                                         "that has imported torch (forkserver)"),
     "rounds": ("scaling_rounds", "3", "launches per world size; launches are the independent samples"),
     "drop_warmup": ("scaling_drop_warmup", "2", "first steps of each launch left out of the statistics"),

@@ -296,6 +296,7 @@ def breakdown_figure(docs: DocsByLabel, label: str = "") -> Figure:
     bar_slots = [(position - 0.5, position + 0.5) for position, _ in flagged]
     _mark_oversubscribed(axes, flagged, bar_slots)
     axes.set_xticks(positions, labels=[str(key) for key, _, _ in entries])
+    axes.set_ylim(0, 1.3 * max(bottoms.max(initial=0.0), 1e-9))  # room above the tallest bar for marks and legend
     axes.set_xlabel(WORLD_SIZE_LABEL)
     axes.set_ylabel("mean time per step (s)")
     _titled(axes, "Where the step time goes", label)

@@ -219,7 +219,7 @@ def build_parser() -> argparse.ArgumentParser:
     sweep.add_argument("--frames", type=int, default=64, help="frames to synthesize when --data is not given")
     sweep.add_argument("--timeout", type=float, default=600.0, help="seconds per world size before it is killed")
     sweep.add_argument("--drop-warmup", type=int, default=2, help="first steps left out of the statistics")
-    sweep.add_argument("--spawn", choices=("fresh", "forkserver"), default="fresh",
+    sweep.add_argument("--spawn", choices=("fresh", "forkserver"), default="forkserver",
                        help="start ranks as fresh interpreters, or fork them from a server with torch imported")
     sweep.add_argument("--out", required=True)
     sweep.set_defaults(run=cmd_sweep)
