@@ -64,7 +64,7 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     ddp.add_argument("--bucket-cap-mb", type=float, default=TrainConfig.bucket_cap_mb, help="gradient bucket size")
     ddp.add_argument("--no-bucket-view", action="store_true", help="turn off gradient_as_bucket_view")
     ddp.add_argument("--static-graph", action="store_true")
-    ddp.add_argument("--no-channels-last", action="store_true", help="keep the default contiguous memory format")
+    ddp.add_argument("--channels-last", action="store_true", help="channels-last memory format")
     ddp.add_argument("--no-comm-timing", action="store_true", help="no communication hook: plain DDP all-reduce")
 
 
@@ -77,7 +77,7 @@ def training_config(args: argparse.Namespace, data_dir: Path, scaling: str = "st
                            scaling=scaling, global_batch=args.batch, rank_batch=args.batch, use_aux=args.aux,
                            lr=args.lr, seed=args.seed, adam_impl=args.adam_impl, bucket_cap_mb=args.bucket_cap_mb,
                            gradient_as_bucket_view=not args.no_bucket_view, static_graph=args.static_graph,
-                           channels_last=not args.no_channels_last, instrument_comm=not args.no_comm_timing)
+                           channels_last=args.channels_last, instrument_comm=not args.no_comm_timing)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 
