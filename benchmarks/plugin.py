@@ -101,13 +101,16 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 def _select_group(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The scaling group by default; the performance group alone with --performance."""
     performance = config.getoption("lanebench_performance")
-    keep, drop = [], []
-    for item in items:
-        in_perf = item.get_closest_marker(PERFORMANCE_MARKER) is not None
-        (keep if in_perf == performance or not (in_perf or item.get_closest_marker(MARKER)) else drop).append(item)
+
+    def in_other_group(item: pytest.Item) -> bool:
+        if item.get_closest_marker(PERFORMANCE_MARKER):
+            return not performance
+        return performance and item.get_closest_marker(MARKER) is not None
+
+    drop = [item for item in items if in_other_group(item)]
     if drop:
         config.hook.pytest_deselected(items=drop)
-        items[:] = keep
+        items[:] = [item for item in items if not in_other_group(item)]
 
 
 def _resolve_baseline(config: pytest.Config, opts: SuiteOptions) -> tuple[dict | None, str]:

@@ -131,12 +131,13 @@ def cmd_train(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     cfg = training_config(args, data_dir)
     scores = {}
-    if args.evaluate:
-        untrained, _ = build_model(cfg, RankContext())
-        scores["untrained"] = score_model(untrained, data_dir, Path(tempfile.mkdtemp()) / "pred_untrained.json")
-    result = train(cfg, RankContext())
-    if args.evaluate:
-        scores["trained"] = score_model(result.model, data_dir, Path(tempfile.mkdtemp()) / "pred_trained.json")
+    with tempfile.TemporaryDirectory() as predictions:
+        if args.evaluate:
+            untrained, _ = build_model(cfg, RankContext())
+            scores["untrained"] = score_model(untrained, data_dir, Path(predictions) / "untrained.json")
+        result = train(cfg, RankContext())
+        if args.evaluate:
+            scores["trained"] = score_model(result.model, data_dir, Path(predictions) / "trained.json")
     doc = {"config": {**json.loads(cfg.to_json()), "world_size": 1, "intra_op_threads": torch.get_num_threads(),
                       "parameters": parameter_count(result.model), "gradient_bytes": gradient_bytes(result.model)},
            "env": machine_info(), "scores": scores,

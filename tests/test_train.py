@@ -90,7 +90,7 @@ def test_strong_scaling_batch_must_divide_and_weak_keeps_rank_batch():
 def test_train_cli_writes_study_metrics_json(synth_data, tmp_path):
     out = tmp_path / "metrics.json"
     proc = subprocess.run([sys.executable, "-m", "lanemodel", "train", "--data", str(synth_data), "--steps", "2",
-                           "--batch", "4", "--threads", "1", "--metrics-out", str(out)],
+                           "--batch", "4", "--threads", "1", "--metrics-out", str(out), "--evaluate"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(out.read_text())
@@ -98,3 +98,7 @@ def test_train_cli_writes_study_metrics_json(synth_data, tmp_path):
     assert len(doc["records"]) == 2
     assert STUDY_FIELDS | BREAKDOWN <= set(doc["records"][0])
     assert "2 steps, loss" in proc.stdout
+    assert set(doc["scores"]) == {"untrained", "trained"}
+    for score in doc["scores"].values():
+        assert set(score) == {"Accuracy", "FP", "FN"} and 0.0 <= score["Accuracy"] <= 1.0
+    assert "trained: Accuracy" in proc.stdout and "untrained: Accuracy" in proc.stdout
