@@ -54,8 +54,11 @@ def _new_axes() -> tuple[Figure, Axes]:
     return figure, figure.add_subplot()
 
 
-def _titled(axes: Axes, title: str, label: str) -> None:
+def _finish(axes: Axes, ylabel: str, title: str, label: str) -> None:
+    """Every figure ends the same way: y label, title with the run's label, legend."""
+    axes.set_ylabel(ylabel)
     axes.set_title(f"{title} ({label})" if label else title)
+    axes.legend()
 
 
 def _world_size_axis(axes: Axes, world_sizes: Sequence[int]) -> None:
@@ -184,9 +187,7 @@ def elapsed_figure(
     ]
     _mark_oversubscribed_sizes(axes, flagged)
     _world_size_axis(axes, [*wall, *trained, *baseline])
-    axes.set_ylabel("elapsed time (s)")
-    _titled(axes, "Elapsed time vs processes", label)
-    axes.legend()
+    _finish(axes, "elapsed time (s)", "Elapsed time vs processes", label)
     return figure
 
 
@@ -254,9 +255,7 @@ def speedup_figure(
         linestyle=":",
         label=f"ideal (N / {reference})",
     )
-    axes.set_ylabel(f"speedup (x, throughput relative to N = {reference})")
-    _titled(axes, "Speedup vs processes", label)
-    axes.legend()
+    _finish(axes, f"speedup (x, throughput relative to N = {reference})", "Speedup vs processes", label)
     return figure
 
 
@@ -268,9 +267,7 @@ def efficiency_figure(
     """Parallel efficiency with intervals; 1 means every added process paid off fully."""
     figure, axes = _interval_axes(points, baseline_points or [], lambda point: point.efficiency)
     axes.axhline(1.0, color="gray", linestyle=":", label="ideal (1.0)")
-    axes.set_ylabel("parallel efficiency (fraction of ideal speedup)")
-    _titled(axes, "Parallel efficiency vs processes", label)
-    axes.legend()
+    _finish(axes, "parallel efficiency (fraction of ideal speedup)", "Parallel efficiency vs processes", label)
     return figure
 
 
@@ -298,9 +295,7 @@ def breakdown_figure(docs: DocsByLabel, label: str = "") -> Figure:
     axes.set_xticks(positions, labels=[str(key) for key, _, _ in entries])
     axes.set_ylim(0, 1.3 * max(bottoms.max(initial=0.0), 1e-9))  # room above the tallest bar for marks and legend
     axes.set_xlabel(WORLD_SIZE_LABEL)
-    axes.set_ylabel("mean time per step (s)")
-    _titled(axes, "Where the step time goes", label)
-    axes.legend()
+    _finish(axes, "mean time per step (s)", "Where the step time goes", label)
     return figure
 
 
@@ -347,18 +342,14 @@ def step_time_figure(docs: DocsByLabel, label: str = "") -> Figure:
             zorder=0,
             label="warm-up (excluded from statistics)" if index == 0 else None,
         )
-    axes.set_ylabel("step time (s, slowest rank)")
-    _titled(axes, "Step time over steps", label)
-    axes.legend()
+    _finish(axes, "step time (s, slowest rank)", "Step time over steps", label)
     return figure
 
 
 def loss_figure(docs: DocsByLabel, label: str = "") -> Figure:
     """Mean training loss over ranks per step, to see that scaling out did not derail training."""
     figure, axes, _ = _curve_axes(docs, loss_curve)
-    axes.set_ylabel("training loss (mean over ranks)")
-    _titled(axes, "Loss over steps", label)
-    axes.legend()
+    _finish(axes, "training loss (mean over ranks)", "Loss over steps", label)
     return figure
 
 
