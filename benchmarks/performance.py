@@ -63,8 +63,7 @@ class PerformanceRunner:
 
 def plain_step_times(doc: dict) -> np.ndarray:
     """Kept step times of a one-process run (no ranks to take the slowest of)."""
-    drop = doc["warmup_steps_dropped"]
-    return np.array([r["step_time"] for r in doc["records"] if r["step"] >= drop])
+    return np.array([r["step_time"] for r in kept_records(doc)])
 
 
 def data_time_share(docs: list[dict]) -> float:
