@@ -9,10 +9,10 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.breakdown import kept_records
-from benchmarks.options import SuiteOptions
-from benchmarks.stats import bootstrap_ratio
-from benchmarks.suite import metrics_path, run_one_launch, train_config
+from benchmarks.suite import run_one_launch, train_config
+from lanemodel.analysis.stats import bootstrap_ratio
+from lanemodel.records import Launch, metrics_path
+from lanemodel.settings import SweepSettings
 
 
 @dataclass
@@ -37,22 +37,24 @@ class Comparison:
 class PerformanceRunner:
     """Launches for the performance group; every metrics file lands in the results dir as usual."""
 
-    def __init__(self, opts: SuiteOptions, data_dir: Path):
+    def __init__(self, opts: SweepSettings, data_dir: Path):
         self.opts, self.data_dir = opts, data_dir
 
-    def launch(self, name: str, policy: str, world_size: int, spawn: str | None = None, **overrides) -> dict:
+    def launch(self, name: str, policy: str, world_size: int, spawn: str | None = None, **overrides) -> Launch:
         cfg = train_config(self.opts, self.data_dir, **overrides)
-        doc, error = run_one_launch(self.opts, cfg, policy, world_size, f"perf_{name}", spawn)
+        launch, error = run_one_launch(self.opts, cfg, policy, world_size, f"perf_{name}", spawn)
         if error:
             raise RuntimeError(error)
-        return doc
+        return launch
 
     def plain_process(self, name: str, threads: int, preset: str) -> dict:
-        """One process, no DDP, ``threads`` intra-op threads: the baseline DDP must approach."""
+        """One process, no DDP, ``threads`` intra-op threads: the baseline DDP must approach.
+
+        Its document is `python -m lanemodel train --metrics-out`'s (config, env, records), not a launch."""
         out = metrics_path(self.opts.results_dir, f"perf_{name}")
         cmd = [sys.executable, "-m", "lanemodel", "train", "--data", str(self.data_dir), "--preset", preset,
-               "--steps", str(self.opts.steps), "--batch", str(self.opts.global_batch), "--threads", str(threads),
-               "--metrics-out", str(out)]
+               "--steps", str(self.opts.steps), "--global-batch", str(self.opts.global_batch),
+               "--threads", str(threads), "--metrics-out", str(out)]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=self.opts.launch_timeout)
         if proc.returncode:
             raise RuntimeError(f"plain training failed ({' '.join(cmd)}):\n{proc.stderr[-2000:]}")
@@ -63,24 +65,24 @@ class PerformanceRunner:
 
 def plain_step_times(doc: dict) -> np.ndarray:
     """Kept step times of a one-process run (no ranks to take the slowest of)."""
-    return np.array([r["step_time"] for r in kept_records(doc)])
+    return np.array([r["step_time"] for r in doc["records"] if r["step"] >= doc["warmup_steps_dropped"]])
 
 
-def data_time_share(docs: list[dict]) -> float:
-    records = [r for d in docs for r in kept_records(d)]
-    return sum(r["data_time"] for r in records) / sum(r["step_time"] for r in records)
+def data_time_share(launches: list[Launch]) -> float:
+    records = [r for launch in launches for r in launch.kept_records]
+    return sum(r.data_time for r in records) / sum(r.step_time for r in records)
 
 
-def launch_breakdown(doc: dict) -> dict:
+def launch_breakdown(doc: Launch) -> dict:
     """Where launch-to-first-step goes, for the slowest rank: start-up, imports, rendezvous, set-up."""
-    launch = doc["launch"]["launch_time"]
-    metas = [m for m in doc.get("rank_metas", []) if "entry_time" in m]
-    first_steps = {r["rank"]: r["start_time"] for r in doc["records"] if r["step"] == 0}
+    launch = doc.launch["launch_time"]
+    metas = [m for m in doc.rank_metas if "entry_time" in m]
+    first_steps = {r.rank: r.start_time for r in doc.records if r.step == 0}
     slowest = max(metas, key=lambda m: first_steps.get(m["rank"], 0.0))
     return {"interpreter_start_s": slowest["entry_time"] - launch,
             "imports_s": slowest["imports_done_time"] - slowest["entry_time"],
             "rendezvous_s": slowest["init_done_time"] - slowest["imports_done_time"],
             "model_and_data_setup_s": first_steps[slowest["rank"]] - slowest["init_done_time"],
-            "launch_to_first_step_s": doc["launch"]["launch_to_first_step"]}
+            "launch_to_first_step_s": doc.launch_to_first_step}
 
 

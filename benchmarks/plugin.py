@@ -1,17 +1,35 @@
-"""pytest plugin of the suite: parametrizes the scaling benchmarks, runs launches, and at the end of
-the session analyses the curve, draws the plots, writes the report and applies the regression gate."""
+"""pytest plugin of the suite: parametrizes the scaling benchmarks, runs launches (more of them where the
+gate cannot decide yet), and at the end of the session analyses the curve, draws the plots, writes the
+report and applies the regression gate."""
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import pytest
 
 from benchmarks import suite
-from benchmarks.gate import BaselineError, check_comparable, load_baseline
-from benchmarks.options import SuiteOptions, add_options, check_batch_splits, read_options
+from benchmarks.options import add_options, gate_settings, read_options
+from lanemodel.analysis.gate import (
+    BaselineError,
+    GateSettings,
+    GateSettingsError,
+    Series,
+    check_comparable,
+    load_baseline,
+    metrics_gated,
+    more_launches_needed,
+    series_from_benchmarks,
+)
+from lanemodel.analysis.outcome import SuiteOutcome
+from lanemodel.engine.progress import Progress
+from lanemodel.outputs.table import summary_lines
+from lanemodel.records import Launch, LaunchSeries, launch_name
+from lanemodel.settings import SettingsError, SweepSettings, check_batch_splits, look_sizes
 
 MARKER = "scaling_benchmark"
 PERFORMANCE_MARKER = "performance"
+CALIBRATION_MARKER = "gate_calibration"
 XDIST_REFUSAL = ("the DDP scaling benchmarks cannot run under pytest-xdist: launches running side by side "
                  "would share the cores and skew every number. Run them without -n.")
 SUITE_DIR = Path(__file__).resolve().parent
@@ -22,22 +40,37 @@ class SuiteState:
 
     def __init__(self, config: pytest.Config):
         self.config = config
-        self._options: SuiteOptions | None = None
-        self.docs: dict[tuple[str, int], list[dict]] = {}
+        self._options: SweepSettings | None = None
+        self._gate: GateSettings | None = None
+        self.series: LaunchSeries = {}
         self.baseline: dict | None = None
+        self.baseline_series: dict[tuple[str, int], Series] = {}
         self.baseline_name = ""
-        self.outcome: suite.SuiteOutcome | None = None
+        self.planned: set[tuple[str, int]] = set()
+        self.extra_launches: list[str] = []
+        self.extra_seconds = 0.0
+        self.progress: Progress | None = None
+        self.outcome: SuiteOutcome | None = None
 
     @property
-    def options(self) -> SuiteOptions:
+    def options(self) -> SweepSettings:
         if self._options is None:
             self._options = read_options(self.config)
         return self._options
 
-    def finish(self) -> suite.SuiteOutcome | None:
-        if self.outcome is None and self.docs:
-            self.outcome = suite.conclude(self.docs, self.options, self.current_benchmarks(), self.baseline,
-                                            self.baseline_name)
+    @property
+    def gate(self) -> GateSettings:
+        if self._gate is None:
+            try:
+                self._gate = gate_settings(self.options)
+            except GateSettingsError as exc:
+                raise pytest.UsageError(str(exc)) from None
+        return self._gate
+
+    def finish(self) -> SuiteOutcome | None:
+        if self.outcome is None and self.series:
+            self.outcome = suite.conclude(self.series, self.options, self.gate, self.current_benchmarks(),
+                                          self.baseline, self.baseline_name, self.extra_launches)
         return self.outcome
 
     def current_benchmarks(self) -> list[dict]:
@@ -45,6 +78,13 @@ class SuiteState:
         if session is None:
             return []
         return [{"name": b.name, "fullname": b.fullname, "extra_info": b.extra_info} for b in session.benchmarks]
+
+    def current_series(self, policy: str, world_size: int) -> Series | None:
+        launches = [launch for launch in self.series.get((policy, world_size), []) if launch.finished]
+        if not launches:
+            return None
+        return Series(policy, world_size, launches[0].global_batch_size,
+                      tuple(launch.kept_step_times for launch in launches if launch.kept_step_times))
 
 
 STATE_KEY = pytest.StashKey[SuiteState]()
@@ -61,9 +101,22 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", f"{MARKER}: a DDP scaling benchmark (one world size, several launches)")
     config.addinivalue_line("markers", f"{PERFORMANCE_MARKER}: performance targets, selected with --performance")
-    config.stash[STATE_KEY] = SuiteState(config)
-    if config.getoption("numprocesses", None) and not hasattr(config, "workerinput") and _asks_for_suite(config):
+    config.addinivalue_line("markers", f"{CALIBRATION_MARKER}: the gate's error rates, selected with "
+                                       "--gate-calibration")
+    state = config.stash[STATE_KEY] = SuiteState(config)
+    if not _asks_for_suite(config):
+        return
+    if config.getoption("numprocesses", None) and not hasattr(config, "workerinput"):
         raise pytest.UsageError(XDIST_REFUSAL)
+    state.options  # noqa: B018  (bad options are a usage error now, before collection or any launch)
+    state.gate  # noqa: B018
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """No process started for the session outlives it: the fork server and resource tracker stop here."""
+    from lanemodel.engine.forkserver import shutdown_fork_server
+
+    shutdown_fork_server()
 
 
 def _asks_for_suite(config: pytest.Config) -> bool:
@@ -89,20 +142,54 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     if hasattr(config, "workerinput"):  # reached when the suite was collected from a path above it
         raise pytest.UsageError(XDIST_REFUSAL)
     state = state_of(config)
-    check_batch_splits(state.options)
-    state.baseline, state.baseline_name = _resolve_baseline(config, state.options)
+    opts = state.options
+    try:
+        check_batch_splits(opts)
+    except SettingsError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    state.gate  # noqa: B018  (validated now, before any launch)
+    state.planned = {(policy, ws) for policy in opts.threads for ws in opts.world_sizes}
+    state.progress = Progress(opts.steps, len(state.planned) * (opts.rounds + opts.warmup_launches),
+                              _terminal_writer(config))
+    state.baseline, state.baseline_name = _resolve_baseline(config, opts)
     if state.baseline is not None:
         try:
-            check_comparable(state.baseline, suite.run_config(state.options), state.baseline_name)
+            check_comparable(state.baseline, suite.run_config(opts), state.baseline_name)
+            state.baseline_series = series_from_benchmarks(state.baseline["benchmarks"])
+            if not state.planned & set(state.baseline_series):
+                raise BaselineError(
+                    f"baseline {state.baseline_name} and this run share no (threads, world size): the baseline "
+                    f"has {_names(state.baseline_series)}, this run measures {_names(state.planned)}")
         except BaselineError as exc:
             raise pytest.UsageError(str(exc)) from None
 
 
+def _names(keys) -> str:
+    return "{" + ", ".join(f"{policy} ws{ws}" for policy, ws in sorted(keys)) + "}"
+
+
+def _terminal_writer(config: pytest.Config):
+    """Progress lines on the terminal even while pytest captures the test's output; silent with -qq."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is None or config.get_verbosity() < -1:
+        return lambda text: None
+
+    def write(text: str) -> None:
+        reporter.ensure_newline() if not text.startswith("\r") else None
+        reporter.write(text if text.startswith("\r") else text + "\n", flush=True)
+    return write
+
+
 def _select_group(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The scaling group by default; the performance group alone with --performance."""
+    """The scaling group by default; the performance group with --performance; calibration alone."""
     performance = config.getoption("lanebench_performance")
+    calibration = config.getoption("lanebench_calibration") is not None
 
     def in_other_group(item: pytest.Item) -> bool:
+        if item.get_closest_marker(CALIBRATION_MARKER):
+            return not calibration
+        if calibration:
+            return item.get_closest_marker(MARKER) is not None or item.get_closest_marker(PERFORMANCE_MARKER)
         if item.get_closest_marker(PERFORMANCE_MARKER):
             return not performance
         return performance and item.get_closest_marker(MARKER) is not None
@@ -113,7 +200,7 @@ def _select_group(config: pytest.Config, items: list[pytest.Item]) -> None:
         items[:] = [item for item in items if not in_other_group(item)]
 
 
-def _resolve_baseline(config: pytest.Config, opts: SuiteOptions) -> tuple[dict | None, str]:
+def _resolve_baseline(config: pytest.Config, opts: SweepSettings) -> tuple[dict | None, str]:
     """--scaling-baseline (a path, or a name in the storage), else the file --benchmark-compare chose."""
     bench_session = getattr(config, "_benchmarksession", None)
     try:
@@ -135,39 +222,84 @@ def _resolve_baseline(config: pytest.Config, opts: SuiteOptions) -> tuple[dict |
 
 
 @pytest.fixture(scope="session")
-def suite_options(request: pytest.FixtureRequest) -> SuiteOptions:
+def suite_options(request: pytest.FixtureRequest) -> SweepSettings:
     return state_of(request.config).options
 
 
 @pytest.fixture(scope="session")
-def lane_data(suite_options: SuiteOptions) -> Path:
+def lane_data(suite_options: SweepSettings) -> Path:
     """The synthetic TuSimple-format data set the benchmarks train on, made once and reused."""
     return suite.prepare_results_dir(suite_options)
 
 
 @pytest.fixture(scope="session")
-def perf_runner(suite_options: SuiteOptions, lane_data: Path):
+def perf_runner(suite_options: SweepSettings, lane_data: Path):
     from benchmarks.performance import PerformanceRunner
 
     return PerformanceRunner(suite_options, lane_data)
 
 
 @pytest.fixture
-def run_launch(request: pytest.FixtureRequest, suite_options: SuiteOptions, lane_data: Path):
-    """Callable(world_size, policy) -> one launch's metrics document, kept for the session's analysis."""
+def run_launch(request: pytest.FixtureRequest, suite_options: SweepSettings, lane_data: Path):
+    """Callable(world_size, policy, warmup=False) -> one launch, kept for the session's analysis unless it is
+    a warm-up launch (run, saved as ..._warmup, never in the statistics); a failed launch fails the test."""
     state = state_of(request.config)
+    progress = state.progress or Progress(suite_options.steps, suite_options.rounds)
 
-    def launch(world_size: int, policy: str) -> dict:
-        launches = state.docs.setdefault((policy, world_size), [])
-        name = suite.launch_name(policy, world_size, len(launches))
-        doc, error = suite.run_one_launch(suite_options, suite.train_config(suite_options, lane_data), policy,
-                                          world_size, name)
-        launches.append(doc)
+    def launch(world_size: int, policy: str, warmup: bool = False) -> Launch:
+        launches = state.series.setdefault((policy, world_size), [])
+        index = len(launches)
+        name = launch_name(policy, world_size, index) if not warmup else f"{policy}_ws{world_size}_warmup"
+        with progress.launch(world_size, index, max(suite_options.rounds, index + 1), warmup) as on_step:
+            result, error = suite.run_one_launch(suite_options, suite.train_config(suite_options, lane_data),
+                                                 policy, world_size, name, on_step=on_step)
+        if not warmup:
+            launches.append(result)
         if error:
             pytest.fail(error, pytrace=False)
-        return doc
+        return result
 
     return launch
+
+
+@pytest.fixture
+def extend_launches(request: pytest.FixtureRequest, suite_options: SweepSettings, run_launch):
+    """Callable(benchmark, world_size, policy) -> extra launches, run while the gate cannot decide.
+
+    Launch counts follow ``look_sizes`` (rounds, then doubling up to --scaling-max-rounds); the gate's
+    alpha is divided by the number of those looks. Without a baseline, launches are added until the
+    median is known to about 1 %, so that the saved run can serve as a precise baseline. Each extra
+    launch is timed into the benchmark's statistics like a round.
+    """
+    state = state_of(request.config)
+
+    def extend(benchmark, world_size: int, policy: str) -> list[Launch]:
+        extra: list[Launch] = []
+        for target in look_sizes(suite_options.rounds, suite_options.scaling_max_rounds)[1:]:
+            current = {key: s for key in state.planned if (s := state.current_series(*key)) is not None}
+            reason = more_launches_needed((policy, world_size), current, state.baseline_series, state.gate,
+                                          metrics_gated(state.planned & set(state.baseline_series)))
+            if not reason:
+                break
+            if state.extra_seconds >= suite_options.scaling_budget_s:
+                state.extra_launches.append(f"world size {world_size} ({policy}): {reason}; no extra launches, "
+                                            f"the budget of {suite_options.scaling_budget_s:g} s is spent")
+                break
+            have = len(state.series[(policy, world_size)])
+            state.extra_launches.append(f"world size {world_size} ({policy}): {reason}; launches "
+                                        f"{have} -> {target}")
+            if state.progress is not None:
+                state.progress.total_launches += target - have
+                state.progress.note(state.extra_launches[-1])
+            for _ in range(target - have):
+                started = time.perf_counter()
+                extra.append(run_launch(world_size, policy))
+                seconds = time.perf_counter() - started
+                state.extra_seconds += seconds
+                benchmark.stats.update(seconds)     # the extra launch is one more round of this benchmark
+        return extra
+
+    return extend
 
 
 def pytest_benchmark_update_json(config: pytest.Config, benchmarks, output_json: dict) -> None:
@@ -180,7 +312,11 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks, output_json:
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     outcome = state_of(session.config).finish()
-    if outcome is not None and outcome.regressed and session.exitstatus == pytest.ExitCode.OK:
+    if outcome is None or session.exitstatus != pytest.ExitCode.OK:
+        return
+    if outcome.gate is not None and outcome.gate.refused:
+        session.exitstatus = pytest.ExitCode.USAGE_ERROR
+    elif outcome.regressed:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
@@ -189,5 +325,5 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     if outcome is None:
         return
     terminalreporter.section("DDP scaling")
-    for line in outcome.summary_lines():
+    for line in summary_lines(outcome):
         terminalreporter.write_line(line)

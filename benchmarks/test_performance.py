@@ -9,8 +9,8 @@ import os
 import numpy as np
 import pytest
 
-from benchmarks.breakdown import run_step_times
 from benchmarks.performance import Comparison, data_time_share, launch_breakdown, plain_step_times
+from lanemodel.analysis.breakdown import run_step_times
 
 pytestmark = pytest.mark.performance
 LAUNCH_TARGET_S = 3.0
@@ -35,7 +35,7 @@ def test_two_tuned_ranks_against_one_plain_process(benchmark, perf_runner, suite
         lambda k: perf_runner.plain_process(f"plain_{cores}threads_{k}", cores, suite_options.preset))
     comparison = Comparison([run_step_times(d) for d in ddp], [plain_step_times(d) for d in plain])
     benchmark.extra_info.update(comparison.as_info(target=1.3), preset=suite_options.preset, plain_threads=cores)
-    assert all(d["config"]["global_batch_size"] == p["records"][0]["global_batch_size"] for d, p in zip(ddp, plain))
+    assert all(d.global_batch_size == p["records"][0]["global_batch_size"] for d, p in zip(ddp, plain))
 
 
 @pytest.fixture(params=[1, 2, 4], ids=lambda ws: f"ws{ws}")
@@ -52,8 +52,8 @@ def test_tuned_against_naive_threads(benchmark, perf_runner, suite_options, perf
         lambda k: perf_runner.launch(f"naive_ws{perf_world_size}_{k}", "naive", perf_world_size))
     comparison = Comparison([run_step_times(d) for d in tuned], [run_step_times(d) for d in naive])
     benchmark.extra_info.update(comparison.as_info(target=1.0), world_size=perf_world_size,
-                                naive_oversubscribed=naive[0]["env"]["oversubscribed"])
-    assert {d["config"]["threads"] for d in tuned} == {"tuned"} and {d["config"]["threads"] for d in naive} == {"naive"}
+                                naive_oversubscribed=naive[0].oversubscribed)
+    assert {d.policy for d in tuned} == {"tuned"} and {d.policy for d in naive} == {"naive"}
 
 
 def test_instrumentation_overhead_and_data_time(benchmark, perf_runner, suite_options):
@@ -65,8 +65,8 @@ def test_instrumentation_overhead_and_data_time(benchmark, perf_runner, suite_op
     share = data_time_share(timed)
     benchmark.extra_info.update(comparison.as_info(target=1.01), data_time_share=share, data_time_target=0.02,
                                 data_time_target_met=share < 0.02)
-    assert all(r["comm_time"] is None for d in plain for r in d["records"])
-    assert all(r["comm_time"] > 0 for d in timed for r in d["records"])
+    assert all(r.comm_time is None for d in plain for r in d.records)
+    assert all(r.comm_time > 0 for d in timed for r in d.records)
 
 
 @pytest.mark.parametrize("spawn", ["fresh", "forkserver"])

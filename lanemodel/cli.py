@@ -5,31 +5,17 @@ import argparse
 import json
 import sys
 import tempfile
+from dataclasses import fields
 from pathlib import Path
 
-from .config import TrainConfig
+from lanemodel.settings import BY_NAME, OPTIONS, SettingsError, SweepSettings, check_batch_splits, parse_settings
+from lanemodel.training.config import TrainConfig
 
 USAGE_ERROR = 2
 
 
 class UsageError(ValueError):
     """Bad input found before any work started; reported with exit code 2."""
-
-
-def parse_world_sizes(text: str) -> list[int]:
-    parts = [p.strip() for p in text.split(",") if p.strip()]
-    if not parts:
-        raise UsageError(f"--world-sizes is empty ({text!r}); give e.g. 1,2,4")
-    sizes = []
-    for part in parts:
-        try:
-            size = int(part)
-        except ValueError:
-            raise UsageError(f"--world-sizes: {part!r} is not a whole number") from None
-        if size < 1:
-            raise UsageError(f"--world-sizes: {size} is not a valid world size (must be >= 1)")
-        sizes.append(size)
-    return sizes
 
 
 def writable_dir(path: str) -> Path:
@@ -51,39 +37,50 @@ def existing_data_dir(path: str) -> Path:
 
 
 def add_training_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--preset", default="tiny", help="model preset: tiny, small or full")
-    parser.add_argument("--steps", type=int, default=20)
-    parser.add_argument("--one-epoch", action="store_true", help="one pass over the data instead of --steps")
-    parser.add_argument("--batch", type=int, default=8, help="global batch (strong) or per-rank batch (weak)")
-    parser.add_argument("--aux", action="store_true", help="train the auxiliary segmentation branch")
-    parser.add_argument("--lr", type=float, default=4e-4)
-    parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--adam-impl", choices=("loop", "foreach", "fused"), default=TrainConfig.adam_impl,
-                        help="Adam implementation: per-tensor loop, foreach, or the fused CPU kernel")
-    ddp = parser.add_argument_group("performance levers (DDP ones are ignored by one-process training)")
-    ddp.add_argument("--bucket-cap-mb", type=float, default=TrainConfig.bucket_cap_mb, help="gradient bucket size")
-    ddp.add_argument("--no-bucket-view", action="store_true", help="turn off gradient_as_bucket_view")
-    ddp.add_argument("--static-graph", action="store_true")
-    ddp.add_argument("--channels-last", action="store_true", help="channels-last memory format")
-    ddp.add_argument("--no-comm-timing", action="store_true", help="no communication hook: plain DDP all-reduce")
+    """The TrainConfig knobs (declared once there, with their help) and the shared sweep options."""
+    parser.add_argument(BY_NAME["preset"].flag, default=None, help=BY_NAME["preset"].help)
+    parser.add_argument(BY_NAME["steps"].flag, default=None, help=BY_NAME["steps"].help)
+    parser.add_argument(BY_NAME["global_batch"].flag, default=None, help=BY_NAME["global_batch"].help)
+    knobs = parser.add_argument_group("training knobs (DDP ones are ignored by one-process training)")
+    for spec in fields(TrainConfig):
+        if "help" not in spec.metadata:
+            continue
+        flag = "--" + spec.name.replace("_", "-")
+        if isinstance(spec.default, bool):
+            knobs.add_argument(flag, action=argparse.BooleanOptionalAction, default=spec.default,
+                               help=spec.metadata["help"])
+        else:
+            knobs.add_argument(flag, type=type(spec.default), default=spec.default,
+                               help=f"{spec.metadata['help']} (default {spec.default})")
 
 
-def training_config(args: argparse.Namespace, data_dir: Path, scaling: str = "strong") -> TrainConfig:
-    from .model import get_preset
-
+def training_config(args: argparse.Namespace, settings: SweepSettings, data_dir: Path) -> TrainConfig:
+    knobs = {spec.name: getattr(args, spec.name) for spec in fields(TrainConfig) if "help" in spec.metadata}
     try:
-        get_preset(args.preset)
-        return TrainConfig(data_dir=str(data_dir), preset=args.preset, steps=args.steps, one_epoch=args.one_epoch,
-                           scaling=scaling, global_batch=args.batch, rank_batch=args.batch, use_aux=args.aux,
-                           lr=args.lr, seed=args.seed, adam_impl=args.adam_impl, bucket_cap_mb=args.bucket_cap_mb,
-                           gradient_as_bucket_view=not args.no_bucket_view, static_graph=args.static_graph,
-                           channels_last=args.channels_last, instrument_comm=not args.no_comm_timing)
+        return TrainConfig(data_dir=str(data_dir), preset=settings.preset, steps=settings.steps,
+                           scaling=settings.scaling, global_batch=settings.global_batch,
+                           rank_batch=settings.global_batch, comm_delay_ms=settings.inject_comm_delay_ms,
+                           step_slowdown_pct=settings.inject_step_slowdown, **knobs)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
 
 
+TRAIN_SETTINGS = ("preset", "steps", "global_batch", "inject_step_slowdown")
+
+
+def settings_from(args: argparse.Namespace, names: tuple[str, ...] | None = None, **fixed: str) -> SweepSettings:
+    """The shared options ``names`` (default: all) as `parse_settings` checks them; a bad value names its option."""
+    raw = {option.name: getattr(args, option.name, None) for option in OPTIONS
+           if names is None or option.name in names}
+    raw.update(fixed)
+    try:
+        return parse_settings(raw, scope="sweep")
+    except SettingsError as exc:
+        raise UsageError(str(exc)) from None
+
+
 def cmd_presets(args: argparse.Namespace) -> int:
-    from .model import PRESETS, LaneNet, gradient_bytes, parameter_count
+    from lanemodel.training.model import PRESETS, LaneNet, gradient_bytes, parameter_count
 
     print(f"{'preset':<8}{'input (HxW)':>14}{'parameters':>14}{'gradient MB':>13}")
     for name, spec in PRESETS.items():
@@ -94,7 +91,7 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from .synth import write_synthetic_dataset
+    from lanemodel.workload.synth import write_synthetic_dataset
 
     try:
         paths = write_synthetic_dataset(args.out, frames=args.frames, seed=args.seed, test_frames=args.test_frames)
@@ -106,7 +103,7 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 
 def cmd_evaluate(args: argparse.Namespace) -> int:
-    from .evaluate import EvaluationError, evaluate_files, official_json
+    from lanemodel.workload.evaluate import EvaluationError, evaluate_files, official_json
 
     try:
         result = evaluate_files(args.pred, args.gt)
@@ -121,15 +118,15 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     import torch
 
-    from .machine import machine_info
-    from .model import gradient_bytes, parameter_count
-    from .predict import score_model
-    from .train import RankContext, build_model, train
+    from lanemodel.engine.machine import machine_info
+    from lanemodel.training.model import gradient_bytes, parameter_count
+    from lanemodel.training.predict import score_model
+    from lanemodel.training.train import RankContext, build_model, train
 
     data_dir = existing_data_dir(args.data)
+    cfg = training_config(args, settings_from(args, TRAIN_SETTINGS, drop_warmup="0"), data_dir)
     if args.threads:
         torch.set_num_threads(args.threads)
-    cfg = training_config(args, data_dir)
     scores = {}
     with tempfile.TemporaryDirectory() as predictions:
         if args.evaluate:
@@ -154,32 +151,27 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from .launcher import LaunchError
-    from .sweep import SweepError, run_sweep
-    from .synth import write_synthetic_dataset
-    from .threads import parse_policy
+    from lanemodel.engine.sweep import SweepError, run_sweep
+    from lanemodel.engine.threads import parse_policy
+    from lanemodel.workload.synth import write_synthetic_dataset
 
-    world_sizes = parse_world_sizes(args.world_sizes)
-    if args.timeout <= 0:
-        raise UsageError(f"--timeout must be > 0 seconds, got {args.timeout}")
+    settings = settings_from(args)
     try:
-        policy = parse_policy(args.threads)
-    except ValueError as exc:
+        check_batch_splits(settings)
+    except SettingsError as exc:
         raise UsageError(str(exc)) from None
-    out = writable_dir(args.out)
+    if len(settings.threads) != 1:
+        raise UsageError(f"--threads: a sweep measures one policy, got {','.join(settings.threads)}")
+    out = writable_dir(settings.results_dir)
     data_dir = existing_data_dir(args.data) if args.data else None
-    cfg = training_config(args, data_dir or out / "data", args.scaling)
-    for ws in world_sizes:
-        try:
-            cfg.rank_batch_size(ws)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
+    cfg = training_config(args, settings, data_dir or out / "data")
     if data_dir is None:
         print(f"synthesizing {args.frames} frames into {out / 'data'}")
         write_synthetic_dataset(out / "data", frames=args.frames, seed=args.seed)
     try:
-        run_sweep(cfg, world_sizes, policy, out, args.timeout, args.drop_warmup, spawn=args.spawn)
-    except (SweepError, LaunchError) as exc:
+        run_sweep(cfg, list(settings.world_sizes), parse_policy(settings.threads[0]), out, settings.launch_timeout,
+                  settings.drop_warmup, spawn=settings.spawn)
+    except SweepError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
     print(f"wrote {out / 'summary.json'}")
@@ -206,23 +198,19 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train in this one process (no DDP)")
     train.add_argument("--data", required=True)
     add_training_options(train)
+    train.add_argument(BY_NAME["inject_step_slowdown"].flag, default=None, help=BY_NAME["inject_step_slowdown"].help)
     train.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: library default)")
     train.add_argument("--metrics-out", help="write config and per-step records as JSON here")
     train.add_argument("--evaluate", action="store_true", help="score untrained and trained model on test_label.json")
     train.set_defaults(run=cmd_train)
 
     sweep = sub.add_parser("sweep", help="DDP training at each world size, per-step metrics per configuration")
-    sweep.add_argument("--world-sizes", default="1,2,4")
     add_training_options(sweep)
-    sweep.add_argument("--threads", default="tuned", help="naive, tuned or a thread count per rank")
-    sweep.add_argument("--scaling", choices=("strong", "weak"), default="strong")
+    for option in OPTIONS:
+        if option.scope == "sweep" and option.name not in ("preset", "steps", "global_batch"):
+            sweep.add_argument(option.flag, default=None, help=f"{option.help} (default {option.default})")
     sweep.add_argument("--data", help="TuSimple-format data set (default: synthesize one)")
     sweep.add_argument("--frames", type=int, default=64, help="frames to synthesize when --data is not given")
-    sweep.add_argument("--timeout", type=float, default=600.0, help="seconds per world size before it is killed")
-    sweep.add_argument("--drop-warmup", type=int, default=2, help="first steps left out of the statistics")
-    sweep.add_argument("--spawn", choices=("fresh", "forkserver"), default="forkserver",
-                       help="start ranks as fresh interpreters, or fork them from a server with torch imported")
-    sweep.add_argument("--out", required=True)
     sweep.set_defaults(run=cmd_sweep)
     return parser
 
@@ -230,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["rank"]:
-        from .rank import main as rank_main
+        from lanemodel.engine.rank import main as rank_main
         return rank_main(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)

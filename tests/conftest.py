@@ -4,9 +4,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-
-from lanemodel.synth import write_synthetic_dataset
 from shared_data import REAL_LABELS
+
+from lanemodel.workload.synth import write_synthetic_dataset
 
 
 @pytest.fixture(scope="session")

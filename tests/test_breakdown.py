@@ -3,15 +3,15 @@
 import numpy as np
 import pytest
 
-from benchmarks.breakdown import (
+from lanemodel.analysis.breakdown import (
     breakdown,
     comm_seconds,
-    kept_records,
     loss_curve,
     run_step_times,
     skew_summary,
     step_time_curve,
 )
+from lanemodel.records import Launch
 
 RECORD_DEFAULTS = {
     "loss": 1.0,
@@ -21,10 +21,25 @@ RECORD_DEFAULTS = {
     "comm_time": None,
     "comm_exposed_time": None,
     "optimizer_time": 0.05,
+    "lr": 1e-3,
+    "total_elapsed": 0.0,
+    "start_time": 0.0,
+    "end_time": 0.0,
+    "comm_buckets": None,
 }
 
 
 def make_doc(
+    ranks_per_step: list[list[dict]],
+    warmup: int = 0,
+    oversubscribed: bool = False,
+    wall_time: float | None = 10.0,
+) -> Launch:
+    """A launch as the engine records it; ranks_per_step[step][rank] overrides that rank's record fields."""
+    return Launch.from_dict(make_raw(ranks_per_step, warmup, oversubscribed, wall_time))
+
+
+def make_raw(
     ranks_per_step: list[list[dict]],
     warmup: int = 0,
     oversubscribed: bool = False,
@@ -51,7 +66,7 @@ def make_doc(
     ]
     step_times = [[fields["step_time"] for fields in ranks] for ranks in ranks_per_step]
     return {
-        "config": {"world_size": world_size, "global_batch_size": 8, "steps": len(ranks_per_step)},
+        "config": {"world_size": world_size, "global_batch_size": 8, "steps": len(ranks_per_step), "threads": "tuned"},
         "env": {"oversubscribed": oversubscribed, "gradient_bytes": 4_000_000},
         "launch": None if wall_time is None else {"wall_time": wall_time},
         "warmup_steps_dropped": warmup,
@@ -124,14 +139,15 @@ def uninstrumented_doc() -> dict:
 
 def test_kept_records_and_run_step_times_drop_warmup():
     doc = instrumented_doc()
-    assert sorted({record["step"] for record in kept_records(doc)}) == [1, 2]
-    assert len(kept_records(doc)) == 4
+    assert sorted({record.step for record in doc.kept_records}) == [1, 2]
+    assert len(doc.kept_records) == 4
     np.testing.assert_allclose(run_step_times(doc), [1.0, 0.8])
 
 
 def test_step_time_curve_keeps_warmup_in_step_order():
-    doc = instrumented_doc()
-    doc["run_step_times"] = {"10": 0.3, "2": 0.8, "0": 5.0, "1": 1.0}
+    raw = make_raw([[{"step_time": 1.0}]] * 3, warmup=1)
+    raw["run_step_times"] = {"10": 0.3, "2": 0.8, "0": 5.0, "1": 1.0}
+    doc = Launch.from_dict(raw)
     assert step_time_curve(doc) == [(0, 5.0), (1, 1.0), (2, 0.8), (10, 0.3)]
     np.testing.assert_allclose(run_step_times(doc), [1.0, 0.8, 0.3])
 
@@ -172,9 +188,9 @@ def test_breakdown_pools_steps_over_launches_and_treats_null_exposed_as_zero():
 
 
 def test_breakdown_skips_steps_not_completed_by_every_rank():
-    doc = instrumented_doc()
-    del doc["run_step_times"]["2"]
-    parts = breakdown([doc])
+    raw = instrumented_doc().to_dict()
+    del raw["run_step_times"]["2"]
+    parts = breakdown([Launch.from_dict(raw)])
     assert parts.step_time == pytest.approx(1.0)
     assert parts.wait_time == pytest.approx(0.1)
 

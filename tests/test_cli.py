@@ -13,18 +13,26 @@ from lanemodel.cli import main
     (["--world-sizes", "-2"], "-2 is not a valid world size"),
     (["--world-sizes", "two"], "'two' is not a whole number"),
     (["--world-sizes", ""], "--world-sizes is empty"),
-    (["--world-sizes", "1,3", "--batch", "8"], "global batch 8 does not divide evenly across world size 3"),
-    (["--timeout", "0"], "--timeout must be > 0 seconds, got 0.0"),
-    (["--timeout", "-5"], "--timeout must be > 0 seconds, got -5.0"),
-    (["--preset", "huge"], "unknown preset 'huge'"),
-    (["--threads", "many"], "thread policy must be naive, tuned or a positive integer, got 'many'"),
+    (["--world-sizes", "1,1"], "names a world size twice"),
+    (["--world-sizes", "1,3", "--global-batch", "8"], "--global-batch 8 does not divide evenly across world size 3"),
+    (["--launch-timeout", "0"], "--launch-timeout must be > 0, got 0"),
+    (["--launch-timeout", "-5"], "--launch-timeout must be > 0, got -5"),
+    (["--preset", "huge"], "--preset: unknown value 'huge'"),
+    (["--threads", "many"], "--threads: 'many' is not naive, tuned or a thread count"),
+    (["--threads", "tuned,naive"], "a sweep measures one policy"),
     (["--data", "/nonexistent/tusimple"], "data directory /nonexistent/tusimple does not exist"),
+    (["--steps", "2"], "--drop-warmup 2 leaves no step of --steps 2 to measure"),
+    (["--steps", "0"], "--steps must be >= 1, got 0"),
+    (["--global-batch", "x"], "--global-batch: 'x' is not a whole number"),
+    (["--inject-step-slowdown", "-5"], "--inject-step-slowdown must be >= 0"),
+    (["--inject-step-slowdown", "fast"], "--inject-step-slowdown: 'fast' is not a number"),
+    (["--scaling", "wide"], "--scaling: unknown value 'wide'"),
 ])
 def test_sweep_bad_input_exits_2_before_starting(args, message, tmp_path, capsys, monkeypatch):
     def no_launch(*a, **k):
         raise AssertionError("a rank was launched despite bad input")
-    monkeypatch.setattr("lanemodel.sweep.launch_ranks", no_launch)
-    code = main(["sweep", "--out", str(tmp_path / "out"), *args])
+    monkeypatch.setattr("lanemodel.engine.sweep.launch_ranks", no_launch)
+    code = main(["sweep", "--results-dir", str(tmp_path / "out"), *args])
     assert code == 2
     assert message in capsys.readouterr().err
     assert not (tmp_path / "out" / "summary.json").exists()
@@ -33,14 +41,16 @@ def test_sweep_bad_input_exits_2_before_starting(args, message, tmp_path, capsys
 def test_sweep_unwritable_output_dir_exits_2(tmp_path, capsys):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    assert main(["sweep", "--out", str(blocker / "sub")]) == 2
+    assert main(["sweep", "--results-dir", str(blocker / "sub")]) == 2
     assert f"output directory {blocker / 'sub'} is not writable" in capsys.readouterr().err
 
 
-def test_scaling_mode_is_checked_by_the_parser(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "lanemodel", "sweep", "--out", str(tmp_path), "--scaling", "wide"],
+def test_bad_sweep_input_exits_2_from_the_command_line(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "lanemodel", "sweep", "--results-dir", str(tmp_path),
+                           "--world-sizes", "1,2", "--preset", "tiny", "--steps", "2"],
                           capture_output=True, text=True, timeout=60)
-    assert proc.returncode == 2 and "invalid choice: 'wide'" in proc.stderr
+    assert proc.returncode == 2 and "--drop-warmup 2 leaves no step of --steps 2" in proc.stderr
+    assert not list(tmp_path.glob("metrics_*.json")) and not (tmp_path / "data").exists()
 
 
 def test_presets_lists_parameter_counts(capsys):

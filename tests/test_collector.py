@@ -1,6 +1,6 @@
 import json
 
-from lanemodel.collector import collect
+from lanemodel.engine.collector import collect
 
 
 def write_rank(tmp_path, rank, times, torn=False):

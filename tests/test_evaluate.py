@@ -1,4 +1,4 @@
-"""Tests of lanemodel.evaluate: the official TuSimple metric, with hand-computed numbers.
+"""Tests of lanemodel.workload.evaluate: the official TuSimple metric, with hand-computed numbers.
 
 Most cases use ten rows, h_samples = 200, 210, ..., 290, so one row is worth 0.1 of a
 lane's point accuracy.  A "vertical" lane (same x on every row) has slope k = 0, so its
@@ -13,8 +13,9 @@ import re
 from pathlib import Path
 
 import pytest
+from shared_data import REAL_LABELS
 
-from lanemodel.evaluate import (
+from lanemodel.workload.evaluate import (
     MAX_RUN_TIME_MS,
     PIXEL_THRESHOLD,
     POINT_THRESHOLD,
@@ -25,8 +26,6 @@ from lanemodel.evaluate import (
     line_accuracy,
     official_json,
 )
-
-from shared_data import REAL_LABELS
 
 H = list(range(200, 300, 10))  # 10 rows
 N = len(H)

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
-from lanemodel.losses import focal_cell_loss, lane_loss, similarity_loss
-from lanemodel.model import PRESETS, LaneNet, get_preset, gradient_bytes, parameter_count
+from lanemodel.training.losses import focal_cell_loss, lane_loss, similarity_loss
+from lanemodel.training.model import PRESETS, LaneNet, get_preset, gradient_bytes, parameter_count
 
 
 @pytest.mark.parametrize("name", sorted(PRESETS))

@@ -3,9 +3,12 @@
 import numpy as np
 import pytest
 from PIL import Image
+from test_breakdown import make_doc
 
-from benchmarks.breakdown import breakdown, run_step_times
-from benchmarks.plots import (
+from lanemodel.analysis.breakdown import breakdown, run_step_times
+from lanemodel.analysis.curve import analyse_policy, mean_wall_time
+from lanemodel.analysis.scaling import speedup_curve
+from lanemodel.outputs.plots import (
     DPI,
     FIGURE_SIZE,
     FILE_NAMES,
@@ -18,8 +21,6 @@ from benchmarks.plots import (
     speedup_figure,
     step_time_figure,
 )
-from benchmarks.scaling import speedup_curve
-from test_breakdown import make_doc
 
 STEPS = 5
 WARMUP = 1
@@ -27,7 +28,7 @@ WARMUP = 1
 
 def launch(
     world_size: int, step_time: float, wall_time: float | None, oversubscribed: bool = False
-) -> dict:
+):
     """A launch whose last rank is 10% slower; the first step is a slow warm-up."""
     ranks = [
         {
@@ -46,7 +47,7 @@ def launch(
 
 
 @pytest.fixture
-def docs() -> dict[int, list[dict]]:
+def docs() -> dict:
     """Two launches per world size; 4 processes on this imagined machine oversubscribe it."""
     return {
         1: [launch(1, 1.0, 12.0), launch(1, 1.0, 14.0)],
@@ -55,13 +56,22 @@ def docs() -> dict[int, list[dict]]:
     }
 
 
-def points_from(docs: dict[int, list[dict]], slowdown: float = 1.0):
+def points_from(docs: dict, slowdown: float = 1.0):
     return speedup_curve(
         {size: [run_step_times(doc) * slowdown for doc in runs] for size, runs in docs.items()},
         global_batch={size: 8 for size in docs},
-        oversubscribed={size: runs[0]["env"]["oversubscribed"] for size, runs in docs.items()},
+        oversubscribed={size: runs[0].oversubscribed for size, runs in docs.items()},
         n_boot=200,
     )
+
+
+def wall(docs: dict) -> dict:
+    return {size: mean_wall_time(runs) for size, runs in docs.items()}
+
+
+def bars(docs: dict) -> tuple[dict, dict]:
+    return ({size: breakdown(runs) for size, runs in docs.items()},
+            {size: runs[0].oversubscribed for size, runs in docs.items()})
 
 
 def legend_texts(figure) -> list[str]:
@@ -84,7 +94,8 @@ def oversubscribed_offsets(figure) -> np.ndarray:
 @pytest.mark.parametrize("with_baseline", [False, True])
 def test_plot_all_writes_six_pngs_of_the_configured_size(docs, tmp_path, with_baseline):
     baseline = points_from(docs, slowdown=1.2) if with_baseline else None
-    paths = plot_all(points_from(docs), docs, tmp_path / "figures", baseline, label="tiny, tuned")
+    analysis = analyse_policy("tuned", docs, n_boot=200)
+    paths = plot_all(analysis, docs, STEPS, tmp_path / "figures", baseline, label="tiny, tuned")
     assert set(paths) == set(FILE_NAMES)
     expected_size = (round(FIGURE_SIZE[0] * DPI), round(FIGURE_SIZE[1] * DPI))
     for name, path in paths.items():
@@ -98,10 +109,10 @@ def test_plot_all_writes_six_pngs_of_the_configured_size(docs, tmp_path, with_ba
 def test_every_figure_has_a_labelled_title_and_axes(docs):
     points = points_from(docs)
     figures = [
-        elapsed_figure(points, docs, label="tiny, tuned"),
+        elapsed_figure(points, wall(docs), STEPS, label="tiny, tuned"),
         speedup_figure(points, label="tiny, tuned"),
         efficiency_figure(points, label="tiny, tuned"),
-        breakdown_figure(docs, label="tiny, tuned"),
+        breakdown_figure(*bars(docs), label="tiny, tuned"),
         step_time_figure(docs, label="tiny, tuned"),
         loss_figure(docs, label="tiny, tuned"),
     ]
@@ -137,7 +148,7 @@ def test_efficiency_has_a_unit_reference_line(docs):
 
 
 def test_elapsed_compares_wall_time_with_median_step_times_steps(docs):
-    figure = elapsed_figure(points_from(docs), docs)
+    figure = elapsed_figure(points_from(docs), wall(docs), STEPS)
     lines = {line.get_label(): line for line in figure.axes[0].get_lines()}
     np.testing.assert_allclose(lines["launch wall time (mean)"].get_ydata(), [13.0, 10.5, 9.0])
     # The last rank is 10% slower, so kept run step times are 1.1, 0.66 and 0.55.
@@ -149,7 +160,7 @@ def test_elapsed_compares_wall_time_with_median_step_times_steps(docs):
 
 def test_elapsed_skips_failed_launches_in_the_wall_time_mean(docs):
     docs[2].append(launch(2, 0.6, wall_time=None))
-    figure = elapsed_figure(points_from(docs), docs)
+    figure = elapsed_figure(points_from(docs), wall(docs), STEPS)
     lines = {line.get_label(): line for line in figure.axes[0].get_lines()}
     np.testing.assert_allclose(lines["launch wall time (mean)"].get_ydata(), [13.0, 10.5, 9.0])
 
@@ -166,7 +177,7 @@ def test_interval_plots_mark_the_oversubscribed_point(docs, build):
 
 
 def test_elapsed_marks_both_series_of_the_oversubscribed_point(docs):
-    figure = elapsed_figure(points_from(docs), docs)
+    figure = elapsed_figure(points_from(docs), wall(docs), STEPS)
     np.testing.assert_allclose(
         sorted(map(tuple, oversubscribed_offsets(figure))), [(4, 0.55 * STEPS), (4, 9.0)]
     )
@@ -180,12 +191,12 @@ def test_oversubscribed_baseline_points_are_marked_too(docs):
 
 def test_no_oversubscription_mark_when_nothing_is_oversubscribed(docs):
     del docs[4]
-    for figure in (speedup_figure(points_from(docs)), breakdown_figure(docs)):
+    for figure in (speedup_figure(points_from(docs)), breakdown_figure(*bars(docs))):
         assert OVERSUBSCRIBED_LABEL not in legend_texts(figure)
 
 
 def test_breakdown_bars_stack_to_the_step_time_and_mark_oversubscription(docs):
-    figure = breakdown_figure(docs)
+    figure = breakdown_figure(*bars(docs))
     axes = figure.axes[0]
     assert [tick.get_text() for tick in axes.get_xticklabels()] == ["1", "2", "4"]
     stacks = [[bar.get_y() + bar.get_height() for bar in bars] for bars in axes.containers]
@@ -197,11 +208,11 @@ def test_breakdown_bars_stack_to_the_step_time_and_mark_oversubscription(docs):
 
 def test_breakdown_accepts_docs_keyed_by_label():
     labelled = {
-        "2 tuned": [launch(2, 0.5, 8.0)],
-        "2 naive": [launch(2, 0.7, 9.0)],
-        "1 tuned": [launch(1, 1.0, 9.0)],
+        "2 tuned": breakdown([launch(2, 0.5, 8.0)]),
+        "2 naive": breakdown([launch(2, 0.7, 9.0)]),
+        "1 tuned": breakdown([launch(1, 1.0, 9.0)]),
     }
-    figure = breakdown_figure(labelled)
+    figure = breakdown_figure(labelled, {})
     ticks = [tick.get_text() for tick in figure.axes[0].get_xticklabels()]
     assert ticks == ["1 tuned", "2 naive", "2 tuned"]
 

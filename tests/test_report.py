@@ -1,16 +1,17 @@
 """Tests for REPORT.md: its numbers are recomputed here from the metrics documents, not read back."""
+import dataclasses
 import re
 
 import numpy as np
 import pytest
+from test_breakdown import make_raw
 
-from benchmarks.analysis import analyse
-from benchmarks.gate import GateVerdict
-from benchmarks.report import report_markdown, write_report
-from benchmarks.scaling import CAUSES
-from benchmarks.stats import Interval
-from benchmarks.suite import SuiteOutcome
-from test_breakdown import make_doc
+from lanemodel.analysis.curve import analyse, thread_contention
+from lanemodel.analysis.gate import GateResult, GateSettings, GateVerdict
+from lanemodel.analysis.outcome import SuiteOutcome
+from lanemodel.analysis.scaling import CAUSES, holdout_error
+from lanemodel.outputs.report import report_markdown, write_report
+from lanemodel.records import Launch, by_policy
 
 CORES = 2
 STEPS = 6
@@ -29,7 +30,7 @@ DATA = 0.01
 STRAGGLER_EXTRA = 0.02  # the last rank is this much slower in every step
 
 
-def launch(policy: str, world_size: int, index: int) -> dict:
+def launch(policy: str, world_size: int, index: int) -> Launch:
     """A launch with per-step and per-launch jitter, a slow first step and a slow last rank."""
     compute, comm, exposed, wall = PLAN[(policy, world_size)]
     steps = []
@@ -46,22 +47,29 @@ def launch(policy: str, world_size: int, index: int) -> dict:
         steps.append(ranks)
     intra = None if policy == "naive" else max(1, CORES // world_size)
     threads_used = world_size * (CORES if intra is None else intra)
-    doc = make_doc(steps, warmup=WARMUP, oversubscribed=threads_used > CORES, wall_time=wall + index)
+    doc = make_raw(steps, warmup=WARMUP, oversubscribed=threads_used > CORES, wall_time=wall + index)
     doc["config"].update(threads=policy, preset="tiny")
     doc["env"].update(cores_available=CORES, logical_cores=CORES,
                       thread_plans=[{"intra_op": intra} for _ in range(world_size)])
-    return doc
+    return Launch.from_dict(doc)
 
 
 def make_config(**overrides) -> dict:
-    return {"cpu_model": "Test CPU 9000", "cores_available": CORES, "physical_cores": CORES, "torch": "2.0",
+    return {"cpu_model": "Test CPU 9000", "cores_available": CORES, "physical_cores": CORES, "logical_cores": CORES,
+            "torch": "2.0",
             "preset": "tiny", "scaling": "strong", "global_batch": BATCH, "steps": STEPS, "drop_warmup": WARMUP,
             "threads": ["tuned", "naive"], "world_sizes": [1, 2, 4], "rounds": 2, "inject_comm_delay_ms": 0.0,
             **overrides}
 
 
+def outcome_of(config: dict, analysis: dict, docs: dict, gate: GateResult | None = None, baseline: str = "",
+               files: dict | None = None) -> SuiteOutcome:
+    return SuiteOutcome(config, analysis, gate, GateSettings(), baseline,
+                        thread_contention(by_policy(docs), n_boot=200), files or {})
+
+
 @pytest.fixture(scope="module")
-def docs() -> dict[tuple[str, int], list[dict]]:
+def docs() -> dict:
     return {key: [launch(*key, index) for index in range(2)] for key in PLAN}
 
 
@@ -72,12 +80,12 @@ def analysis(docs):
 
 @pytest.fixture(scope="module")
 def report(docs, analysis, tmp_path_factory) -> str:
-    outcome = SuiteOutcome(make_config(), analysis, [], "")
+    outcome = outcome_of(make_config(), analysis, docs)
     return report_markdown(outcome, docs, tmp_path_factory.mktemp("results"))
 
 
-def kept_run_times(launches: list[dict]) -> list[float]:
-    return [t for d in launches for step, t in d["run_step_times"].items() if int(step) >= d["warmup_steps_dropped"]]
+def kept_run_times(launches: list[Launch]) -> list[float]:
+    return [t for d in launches for step, t in d.run_step_times.items() if step >= d.warmup_steps_dropped]
 
 
 def median_step(launches: list[dict]) -> float:
@@ -126,7 +134,7 @@ def test_scaling_table_rows_equal_medians_of_the_documents(docs, report):
             launches = docs[(policy, ws)]
             row = rows[str(ws)]
             assert row[1] == "2"
-            assert row[2] == f"{np.mean([d['launch']['wall_time'] for d in launches]):.3f}"
+            assert row[2] == f"{np.mean([d.wall_time for d in launches]):.3f}"
             assert row[3].startswith(f"{median_step(launches):.3f} [")
             assert row[4] == f"{BATCH / median_step(launches):.1f}"
             reference = median_step(docs[(policy, 1)])
@@ -160,7 +168,8 @@ def test_naive_over_tuned_ratio_per_world_size(docs, report):
 
 def test_contention_section_needs_both_policies(docs, analysis, tmp_path):
     tuned_only = {"tuned": analysis["tuned"]}
-    text = report_markdown(SuiteOutcome(make_config(threads=["tuned"]), tuned_only, [], ""), docs, tmp_path)
+    tuned_docs = {key: value for key, value in docs.items() if key[0] == "tuned"}
+    text = report_markdown(outcome_of(make_config(threads=["tuned"]), tuned_only, tuned_docs), docs, tmp_path)
     assert "## Thread contention" not in text
 
 
@@ -194,21 +203,44 @@ def test_cause_table_reports_all_reduce_overlap_and_the_straggler(report):
     assert dict(zip(header, rows["1"]))["overlapped with backward"] == "n/a"  # no all-reduce time at all
 
 
-def test_model_held_out_error_is_the_analysis_value(analysis, report):
+def test_model_held_out_error_is_recomputed_from_the_records(docs, report):
+    """The held-out numbers come from a fit on medians and all-reduce times computed here from the records."""
     part = section(report, "Scaling model")
     for policy in ("tuned", "naive"):
-        holdout = analysis[policy].model.holdout
+        sizes = [1, 2, 4]
+        medians = [float(np.median(kept_run_times(docs[(policy, ws)]))) for ws in sizes]
+        comms = [float(np.mean([np.mean([r.comm_time for r in launch.kept_records if r.step == step])
+                                for launch in docs[(policy, ws)] for step in launch.kept_steps])) for ws in sizes]
+        threads = {ws: CORES if policy == "naive" else max(1, CORES // ws) for ws in sizes}
+        holdout = holdout_error(sizes, medians, comms, 4_000_000, CORES, threads, held_out=4)
         own = part[part.index(f"### `{policy}` threads"):]
         assert (f"fitted without 4 processes, the prediction is {holdout['predicted']:.3f} s per step against "
                 f"{holdout['measured']:.3f} s measured, a relative error of {100 * holdout['relative_error']:+.1f}%"
                 in own)
-        assert f"fastest process count on this machine is {analysis[policy].model.best_world_size_here} " in own
     assert "prediction: step s" in part
+
+
+def test_multi_node_rows_are_the_fitted_models_own_predictions(analysis, report):
+    part = section(report, "Scaling model")
+    for policy in ("tuned", "naive"):
+        fitted = analysis[policy].model
+        own = part[part.index(f"### `{policy}` threads"):].split("### ")[1]
+        rows = [line for line in own.splitlines() if line.startswith("| ") and line.split("|")[1].strip().isdigit()
+                and len(line.split("|")) == 7]
+        assert len(rows) == 3
+        for row, nodes in zip(rows, (2, 4, 8)):
+            cells = [c.strip() for c in row.strip("|").split("|")]
+            world = fitted.best_world_size_here * nodes
+            cluster = dataclasses.replace(fitted.model, cores=CORES * nodes)
+            predicted = cluster.predict(world, beta=1.25e9)
+            assert cells[:3] == [str(nodes), str(world), "1.25"]
+            assert cells[3] == f"{predicted:.3f}"
+            assert cells[4] == f"{fitted.model.predict(fitted.best_world_size_here) / predicted:.2f}"
 
 
 def test_model_note_replaces_the_model_when_it_cannot_be_fitted(docs, tmp_path):
     single = {key: launches for key, launches in docs.items() if key == ("tuned", 1)}
-    outcome = SuiteOutcome(make_config(threads=["tuned"], world_sizes=[1]), analyse(single, n_boot=50), [], "")
+    outcome = outcome_of(make_config(threads=["tuned"], world_sizes=[1]), analyse(single, n_boot=50), single)
     text = report_markdown(outcome, single, tmp_path)
     assert "No model: needs at least two instrumented world sizes" in text
 
@@ -218,7 +250,7 @@ def test_plot_links_are_relative_and_point_at_existing_files(docs, analysis, tmp
     written.parent.mkdir(parents=True)
     written.write_bytes(b"png")
     files = {"plot tuned speedup": str(written), "plot tuned loss": str(tmp_path / "plots" / "tuned" / "gone.png")}
-    text = report_markdown(SuiteOutcome(make_config(), analysis, [], "", files), docs, tmp_path)
+    text = report_markdown(outcome_of(make_config(), analysis, docs, files=files), docs, tmp_path)
     links = re.findall(r"!\[[^]]*\]\(([^)]+)\)", text)
     assert links == ["plots/tuned/speedup_vs_processes.png"]
     assert all((tmp_path / link).is_file() for link in links)
@@ -226,27 +258,36 @@ def test_plot_links_are_relative_and_point_at_existing_files(docs, analysis, tmp
 
 
 def verdict(ws: int, metric: str, ratio: float, limit: float, word: str) -> GateVerdict:
-    return GateVerdict(f"test_ddp_scaling[tuned-ws{ws}]", "tuned", ws, metric, 0.5, 0.5 * ratio,
-                       Interval(ratio, ratio - 0.05, ratio + 0.05, 0.95), limit, word)
+    return GateVerdict(f"test_ddp_scaling[tuned-ws{ws}]", "tuned", ws, metric, 0.5, 0.5 * ratio, ratio,
+                       ratio - 0.05, ratio + 0.05, 0.001 if word == "regressed" else 0.4, 0.01, limit, (5, 20), word)
 
 
 def test_gate_table_only_when_there_is_a_baseline(docs, analysis, report, tmp_path):
     assert "## Regression gate" not in report
     verdicts = [verdict(2, "step_time_ratio", 1.3, 1.1, "regressed"), verdict(4, "step_time_ratio", 1.0, 1.1, "pass")]
-    text = report_markdown(SuiteOutcome(make_config(), analysis, verdicts, "base.json"), docs, tmp_path)
-    gate = section(text, "Regression gate")
-    assert "Baseline: `base.json`." in gate and "at most 1.10" in gate
-    assert ("| 2 | tuned | median step time, current / baseline | 0.500 | 0.650 | 1.30 [1.25, 1.35] | 1.10 | "
-            "**REGRESSED** |") in gate
-    assert ("| 4 | tuned | median step time, current / baseline | 0.500 | 0.500 | 1.00 [0.95, 1.05] | 1.10 | "
-            "PASS |") in gate
-    assert "1 of 2 comparisons regressed." in gate
+    gate = GateResult(verdicts, ["world size 8 (tuned) is only in the baseline, so it is not gated"])
+    text = report_markdown(outcome_of(make_config(), analysis, docs, gate, "base.json"), docs, tmp_path)
+    part = section(text, "Regression gate")
+    assert "Baseline: `base.json`." in part and "at most 1.10" in part
+    assert ("| 2 | tuned | median step time, current / baseline | 0.500 | 0.650 | 1.30 [1.25, 1.35] | 0.001 | "
+            "5 / 20 | 1.10 | **REGRESSED** |") in part
+    assert ("| 4 | tuned | median step time, current / baseline | 0.500 | 0.500 | 1.00 [0.95, 1.05] | 0.4 | "
+            "5 / 20 | 1.10 | PASS |") in part
+    assert "- world size 8 (tuned) is only in the baseline, so it is not gated" in part
+    assert "1 of 2 comparisons regressed." in part
     assert "--scaling-baseline base.json" in text
+
+
+def test_gate_that_compared_nothing_says_so(docs, analysis, tmp_path):
+    gate = GateResult([], [], refused="the baseline and this run share no (threads, world size)")
+    text = report_markdown(outcome_of(make_config(), analysis, docs, gate, "base.json"), docs, tmp_path)
+    assert "Nothing was compared: the baseline and this run share no" in section(text, "Regression gate")
+    assert "No regression." not in text
 
 
 def test_configuration_and_reproduction_come_from_the_config(docs, analysis, tmp_path):
     config = make_config(inject_comm_delay_ms=300.0)
-    text = report_markdown(SuiteOutcome(config, analysis, [], ""), docs, tmp_path)
+    text = report_markdown(outcome_of(config, analysis, docs), docs, tmp_path)
     assert "injected communication delay: 300 ms" in text
     assert (f"python -m pytest benchmarks/ --world-sizes 1,2,4 --threads tuned,naive --preset tiny --scaling strong "
             f"--global-batch {BATCH} --steps {STEPS} --drop-warmup {WARMUP} --rounds 2 --results-dir {tmp_path} "
@@ -255,15 +296,16 @@ def test_configuration_and_reproduction_come_from_the_config(docs, analysis, tmp
 
 
 def test_failed_launch_is_listed_but_not_counted(docs, tmp_path):
-    with_failure = {**docs, ("tuned", 2): docs[("tuned", 2)] + [{**docs[("tuned", 2)][0], "error": "rank 1 died"}]}
-    outcome = SuiteOutcome(make_config(), analyse(with_failure, n_boot=50), [], "")
+    failed = dataclasses.replace(docs[("tuned", 2)][0], error="rank 1 died")
+    with_failure = {**docs, ("tuned", 2): docs[("tuned", 2)] + [failed]}
+    outcome = outcome_of(make_config(), analyse(with_failure, n_boot=50), with_failure)
     text = report_markdown(outcome, with_failure, tmp_path)
     assert "metrics_tuned_ws2_launch2.json) (failed: rank 1 died)" in text
     assert table_rows(text, "Scaling per thread policy", "tuned")["2"][1] == "2"
 
 
 def test_write_report_saves_the_markdown(docs, analysis, tmp_path):
-    outcome = SuiteOutcome(make_config(), analysis, [], "")
+    outcome = outcome_of(make_config(), analysis, docs)
     path = write_report(outcome, docs, tmp_path)
     assert path == tmp_path / "REPORT.md"
     assert path.read_text() == report_markdown(outcome, docs, tmp_path)

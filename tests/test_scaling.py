@@ -5,7 +5,7 @@ import math
 import numpy as np
 import pytest
 
-from benchmarks.scaling import (
+from lanemodel.analysis.scaling import (
     Breakdown,
     ScalingModel,
     best_world_size,

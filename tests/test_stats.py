@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from benchmarks.stats import (
+from lanemodel.analysis.stats import (
     Interval,
     bootstrap_median,
     bootstrap_median_ratio,

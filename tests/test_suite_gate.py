@@ -9,7 +9,9 @@ import pytest
 
 pytestmark = pytest.mark.engine
 ROOT = Path(__file__).resolve().parents[1]
-SMALL_RUN = ["--world-sizes", "1,2", "--steps", "4", "--drop-warmup", "1", "--rounds", "2", "--global-batch", "4"]
+# 3 launches, and up to 6 where the gate cannot decide (or, with no baseline, to make a precise one).
+SMALL_RUN = ["--world-sizes", "1,2", "--steps", "5", "--drop-warmup", "1", "--rounds", "3", "--scaling-max-rounds", "6",
+             "--global-batch", "4"]
 PLOTS = ("elapsed_vs_processes", "speedup_vs_processes", "efficiency_vs_processes", "time_breakdown",
          "step_time_over_steps", "loss_over_steps")
 
@@ -41,9 +43,9 @@ def test_saved_run_is_a_pytest_benchmark_file_with_the_scaling_curve(saved):
     names = sorted(b["name"] for b in data["benchmarks"])
     assert names == ["test_ddp_scaling[tuned-ws1]", "test_ddp_scaling[tuned-ws2]"]
     for bench in data["benchmarks"]:
-        assert bench["stats"]["rounds"] == 2
         info = bench["extra_info"]
-        assert len(info["step_times"]) == 2 and all(len(s) == 3 for s in info["step_times"])
+        assert bench["stats"]["rounds"] == info["launches"] == len(info["step_times"]) in (3, 6)
+        assert all(len(s) == 4 for s in info["step_times"])
         assert info["warmup_steps_dropped"] == 1 and info["threads"] == "tuned"
     curve = data["scaling"]["analysis"]["tuned"]["curve"]
     assert [p["world_size"] for p in curve] == [1, 2]
@@ -51,6 +53,7 @@ def test_saved_run_is_a_pytest_benchmark_file_with_the_scaling_curve(saved):
     ws2 = curve[1]
     assert ws2["speedup"]["low"] <= ws2["speedup"]["point"] <= ws2["speedup"]["high"]
     assert data["scaling"]["config"]["preset"] == "tiny"
+    assert data["scaling"]["schema_version"] == 2 and data["scaling"]["gate"] is None
 
 
 def test_plots_metrics_and_report_are_written(saved):
@@ -59,10 +62,10 @@ def test_plots_metrics_and_report_are_written(saved):
     for name in PLOTS:
         png = results / "plots" / "tuned" / f"{name}.png"
         assert png.stat().st_size > 5000, png
-    metrics = sorted(p.name for p in results.glob("metrics_*.json"))
-    assert metrics == [f"metrics_tuned_ws{ws}_launch{k}.json" for ws in (1, 2) for k in (0, 1)]
+    metrics = {p.name for p in results.glob("metrics_*.json")}
+    assert {f"metrics_tuned_ws{ws}_launch{k}.json" for ws in (1, 2) for k in (0, 1, 2)} <= metrics
     doc = json.loads((results / "metrics_tuned_ws2_launch0.json").read_text())
-    assert len(doc["records"]) == 2 * 4
+    assert len(doc["records"]) == 2 * 5 and doc["schema_version"] == 2
     assert (results / "REPORT.md").stat().st_size > 500
     assert "DDP scaling" in proc.stdout
 
@@ -79,13 +82,43 @@ def test_pytest_benchmark_compare_reads_the_saved_files(saved):
     assert "test_ddp_scaling[tuned-ws2]" in compared.stdout
 
 
-def test_a_a_comparison_passes(saved):
+def gate_lines(stdout: str) -> list[str]:
+    """The gate's verdict lines in the terminal summary (not its notes about extra launches)."""
+    return [line.strip() for line in stdout.splitlines() if line.strip().startswith("world size ")
+            and "_ratio" in line and " -> " in line]
+
+
+def saved_gate(tmp: Path, name: str) -> dict:
+    (path,) = (tmp / "storage").rglob(f"*_{name}.json")
+    return json.loads(path.read_text())["scaling"]["gate"]
+
+
+def test_a_a_comparison_never_regresses(saved):
     tmp, _, _ = saved
-    # A generous limit: this comparison must not raise a false alarm on a shared CI machine.
-    proc = run_suite(tmp, "--benchmark-compare=0001", "--scaling-max-slowdown", "1.5",
+    # Regressed needs a point estimate past the limit: an A/A ratio beyond 1.5 is far outside the noise.
+    proc = run_suite(tmp, "--benchmark-compare=0001", "--benchmark-save=aa", "--scaling-max-slowdown", "1.5",
                      "--scaling-max-efficiency-drop", "0.4")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "regression gate against" in proc.stdout and "no regression" in proc.stdout
+    assert len(gate_lines(proc.stdout)) == 3 and not any("REGRESSED" in line for line in gate_lines(proc.stdout))
+    assert not saved_gate(tmp, "aa")["regressed"]
+
+
+def test_a_2x_step_slowdown_always_regresses_at_every_world_size(saved):
+    tmp, _, _ = saved
+    proc = run_suite(tmp, "--benchmark-compare=0001", "--benchmark-save=slow", "--inject-step-slowdown", "100")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    lines = gate_lines(proc.stdout)
+    steps = [line for line in lines if "step_time_ratio" in line]
+    assert len(steps) == 2 and all("-> REGRESSED" in line for line in steps), lines
+    gate = saved_gate(tmp, "slow")
+    assert gate["regressed"] is True and gate["baseline"].endswith("0001_baseline.json")
+    by_metric = {(v["world_size"], v["metric"]): v for v in gate["verdicts"]}
+    for ws in (1, 2):
+        verdict = by_metric[(ws, "step_time_ratio")]
+        assert verdict["verdict"] == "regressed" and 1.6 < verdict["ratio"] < 2.6
+        assert verdict["p_value"] < verdict["alpha"]
+    assert by_metric[(2, "efficiency_ratio")]["verdict"] != "regressed"     # uniform slowdown: same efficiency
 
 
 def test_injected_communication_delay_fails_the_gate_naming_the_world_size(saved):
@@ -93,12 +126,40 @@ def test_injected_communication_delay_fails_the_gate_naming_the_world_size(saved
     proc = run_suite(tmp, "--benchmark-compare=0001", "--scaling-max-slowdown", "1.5",
                      "--scaling-max-efficiency-drop", "0.4", "--inject-comm-delay-ms", "300")
     assert proc.returncode == 1, proc.stdout + proc.stderr
-    regressed = [line for line in proc.stdout.splitlines() if "REGRESSED" in line]
-    assert regressed and all(line.strip().startswith("world size 2 (tuned)") for line in regressed)
-    ws1 = [line for line in proc.stdout.splitlines() if "world size 1 (tuned): step_time_ratio" in line]
-    assert len(ws1) == 1 and "REGRESSED" not in ws1[0]      # no peer, no delay: pass or inconclusive
-    saved_runs = json.loads(sorted((tmp / "storage").rglob("*.json"))[0].read_text())
-    assert saved_runs["scaling"]["gate"] is None      # the baseline itself was never gated
+    regressed = [line for line in gate_lines(proc.stdout) if "REGRESSED" in line]
+    assert regressed and all(line.startswith("world size 2 (tuned)") for line in regressed)
+    ws1 = [line for line in gate_lines(proc.stdout) if line.startswith("world size 1 (tuned): step_time_ratio")]
+    assert len(ws1) == 1 and "REGRESSED" not in ws1[0]      # no peer, no delay
+
+
+def test_baseline_sharing_no_world_size_is_refused_naming_both_sets(saved):
+    tmp, _, _ = saved
+    proc = run_suite(tmp, "--benchmark-compare=0001", "--world-sizes", "4", timeout=120)
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    assert "share no (threads, world size)" in proc.stderr
+    assert "the baseline has {tuned ws1, tuned ws2}, this run measures {tuned ws4}" in proc.stderr
+    assert "passed" not in proc.stdout
+
+
+@pytest.mark.parametrize("option, value", [("--scaling-max-efficiency-drop", "1.5"),
+                                           ("--scaling-max-slowdown", "0.9"), ("--scaling-alpha", "0"),
+                                           ("--rounds", "0"), ("--steps", "1"), ("--world-sizes", ""),
+                                           ("--inject-step-slowdown", "-10")])
+def test_options_that_leave_nothing_to_measure_or_judge_are_refused_before_any_launch(tmp_path, option, value):
+    proc = run_suite(tmp_path, option, value, timeout=120)
+    assert proc.returncode == 4, proc.stdout + proc.stderr
+    assert option in proc.stderr
+    assert not list((tmp_path / "results").glob("metrics_*.json"))
+
+
+def test_scaling_baseline_by_name_is_found_or_refused(saved):
+    tmp, _, _ = saved
+    missing = run_suite(tmp, "--scaling-baseline", "nosuchrun", timeout=120)
+    assert missing.returncode == 4 and "no saved benchmark run matches --scaling-baseline 'nosuchrun'" in missing.stderr
+    found = run_suite(tmp, "--scaling-baseline", "baseline", "--scaling-max-slowdown", "1.5",
+                      "--scaling-max-efficiency-drop", "0.4")
+    assert found.returncode == 0, found.stdout + found.stderr
+    assert "regression gate against" in found.stdout and "0001_baseline.json" in found.stdout
 
 
 def test_baseline_from_another_configuration_is_refused_before_measuring(saved):

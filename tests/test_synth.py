@@ -1,4 +1,4 @@
-"""Tests of the synthetic TuSimple-format data set writer (lanemodel.synth)."""
+"""Tests of the synthetic TuSimple-format data set writer (lanemodel.workload.synth)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lanemodel import synth
-from lanemodel.synth import (
+from lanemodel.workload import synth
+from lanemodel.workload.synth import (
     H_SAMPLES,
     IMAGE_HEIGHT,
     IMAGE_WIDTH,
@@ -22,7 +22,7 @@ from lanemodel.synth import (
     synth_frame,
     write_synthetic_dataset,
 )
-from lanemodel.tusimple import read_label_file
+from lanemodel.workload.tusimple import read_label_file
 
 
 def _all_files(root: Path) -> dict[str, bytes]:

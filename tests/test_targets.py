@@ -1,9 +1,15 @@
 import numpy as np
 import pytest
 
-from lanemodel.targets import (anchor_rows, anchor_rows_in_input, decode_logits, encode_lanes, order_lanes,
-                               segmentation_mask)
-from lanemodel.tusimple import read_label_file
+from lanemodel.training.targets import (
+    anchor_rows,
+    anchor_rows_in_input,
+    decode_logits,
+    encode_lanes,
+    order_lanes,
+    segmentation_mask,
+)
+from lanemodel.workload.tusimple import read_label_file
 
 H = list(range(160, 711, 10))
 

@@ -1,6 +1,6 @@
 import pytest
 
-from lanemodel.threads import ENV_CPUS, ENV_INTRA, ThreadPlan, is_oversubscribed, parse_policy, plan_threads
+from lanemodel.engine.threads import ENV_CPUS, ENV_INTRA, ThreadPlan, is_oversubscribed, parse_policy, plan_threads
 
 
 def test_parse_policy():

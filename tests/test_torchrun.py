@@ -6,11 +6,11 @@ import sys
 
 import pytest
 
-from lanemodel.collector import collect
-from lanemodel.config import TrainConfig
-from lanemodel.data import build_frame_cache
-from lanemodel.launcher import free_port
-from lanemodel.model import get_preset
+from lanemodel.engine.collector import collect
+from lanemodel.engine.launcher import free_port
+from lanemodel.training.config import TrainConfig
+from lanemodel.training.data import build_frame_cache
+from lanemodel.training.model import get_preset
 
 pytestmark = pytest.mark.engine
 

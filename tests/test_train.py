@@ -5,9 +5,9 @@ import sys
 import pytest
 import torch
 
-from lanemodel.config import TrainConfig
-from lanemodel.recorder import StepRecorder, read_jsonl
-from lanemodel.train import RankContext, train, warmup_cosine
+from lanemodel.engine.recorder import StepRecorder, read_jsonl
+from lanemodel.training.config import TrainConfig
+from lanemodel.training.train import RankContext, train, warmup_cosine
 
 pytestmark = pytest.mark.engine  # trains real models: kept off the worker that runs other CPU-heavy tests
 
@@ -90,7 +90,7 @@ def test_strong_scaling_batch_must_divide_and_weak_keeps_rank_batch():
 def test_train_cli_writes_study_metrics_json(synth_data, tmp_path):
     out = tmp_path / "metrics.json"
     proc = subprocess.run([sys.executable, "-m", "lanemodel", "train", "--data", str(synth_data), "--steps", "2",
-                           "--batch", "4", "--threads", "1", "--metrics-out", str(out), "--evaluate"],
+                           "--global-batch", "4", "--threads", "1", "--metrics-out", str(out), "--evaluate"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     doc = json.loads(out.read_text())

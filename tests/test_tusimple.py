@@ -1,4 +1,5 @@
-"""Tests of lanemodel.tusimple: TuSimple label I/O and validation."""
+# ruff: noqa: E501  (the expected error messages read best unbroken)
+"""Tests of lanemodel.workload.tusimple: TuSimple label I/O and validation."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import re
 from pathlib import Path
 
 import pytest
+from shared_data import REAL_LABELS
 
-from lanemodel.tusimple import (
+from lanemodel.workload.tusimple import (
     LaneLabel,
     TuSimpleFormatError,
     find_label_files,
@@ -19,8 +21,6 @@ from lanemodel.tusimple import (
     read_label_file,
     read_label_files,
 )
-
-from shared_data import REAL_LABELS
 
 H3 = [240, 250, 260]
 

@@ -11,18 +11,16 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.analysis import ModelReport, PolicyAnalysis, group_docs
-from benchmarks.breakdown import kept_records, run_step_times
-from benchmarks.gate import GateVerdict
-from benchmarks.scaling import CAUSES, ScalingPoint
-from benchmarks.stats import Interval, bootstrap_ratio
-from benchmarks.suite import SuiteOutcome, launch_name, metrics_path
-
-Docs = dict[tuple[str, int], list[dict]]
-ByPolicy = dict[str, dict[int, list[dict]]]
+from lanemodel.analysis.curve import ModelReport, PolicyAnalysis
+from lanemodel.analysis.gate import GateVerdict
+from lanemodel.analysis.outcome import SuiteOutcome
+from lanemodel.analysis.scaling import CAUSES, ScalingPoint
+from lanemodel.analysis.stats import Interval
+from lanemodel.records import LaunchSeries, launch_name, metrics_path
 
 NA = "n/a"
-CAUSE_LABELS = {"compute": "compute", "optimizer": "optimizer (repeated on every rank)", "communication": "exposed communication", "data": "data loading",
+CAUSE_LABELS = {"compute": "compute", "optimizer": "optimizer (repeated on every rank)",
+                "communication": "exposed communication", "data": "data loading",
                 "wait": "waiting on the slowest rank", "other": "other"}
 PLOT_TITLES = {"elapsed": "Elapsed time vs processes", "speedup": "Speedup vs processes",
                "efficiency": "Parallel efficiency vs processes", "breakdown": "Where the step time goes",
@@ -73,31 +71,6 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list
     return lines + ["| " + " | ".join(row) + " |" for row in rows]
 
 
-# --- measured quantities the analysis does not already hold ------------------------------
-
-
-def mean_wall_time(launches: Sequence[dict]) -> float | None:
-    """Mean launch wall time (start-up and rendezvous included) over launches that recorded one."""
-    walls = [d["launch"]["wall_time"] for d in launches if d["launch"] and d["launch"].get("wall_time") is not None]
-    return float(np.mean(walls)) if walls else None
-
-
-def comm_overlap(launches: Sequence[dict]) -> float | None:
-    """Share of all-reduce time hidden behind backward: 1 - exposed / total over kept, timed records."""
-    timed = [(r["comm_time"], r["comm_exposed_time"]) for d in launches for r in kept_records(d)
-             if r["comm_time"] is not None and r["comm_exposed_time"] is not None]
-    total = sum(comm for comm, _ in timed)
-    return None if total <= 0.0 else 1.0 - sum(exposed for _, exposed in timed) / total
-
-
-def step_time_launches(launches: Sequence[dict]) -> list[np.ndarray]:
-    return [run_step_times(d) for d in launches]
-
-
-def point_at(analysis: PolicyAnalysis, world_size: int) -> ScalingPoint:
-    return next(p for p in analysis.points if p.world_size == world_size)
-
-
 # --- sections --------------------------------------------------------------------------
 
 
@@ -108,7 +81,7 @@ def answer_section(outcome: SuiteOutcome) -> list[str]:
         return lines + ["No launch finished, so this run measured nothing to report."]
     sentences = []
     for policy, a in outcome.analysis.items():
-        best = point_at(a, a.fastest_world_size)
+        best = a.point_at(a.fastest_world_size)
         reference = a.points[0]
         gain = ("" if best is reference else
                 f", speedup {fmt_interval(best.speedup, fmt_ratio)} over {processes(reference.world_size)}")
@@ -116,7 +89,7 @@ def answer_section(outcome: SuiteOutcome) -> list[str]:
                          f"{fmt_rate(best.samples_per_second)} samples/s{gain}.")
         sentences.append(helped_sentence(a, best, reference))
     if len(outcome.analysis) > 1:
-        policy, top = max(((policy, point_at(a, a.fastest_world_size)) for policy, a in outcome.analysis.items()),
+        policy, top = max(((policy, a.point_at(a.fastest_world_size)) for policy, a in outcome.analysis.items()),
                           key=lambda item: item[1].samples_per_second)
         sentences.append(f"The highest throughput overall was {fmt_rate(top.samples_per_second)} samples/s "
                          f"(`{policy}` threads, {processes(top.world_size)}).")
@@ -148,10 +121,9 @@ def policy_meaning(policy: str) -> str:
     return f"{policy} threads per rank, unpinned"
 
 
-def machine_section(outcome: SuiteOutcome, by_policy: ByPolicy) -> list[str]:
+def machine_section(outcome: SuiteOutcome) -> list[str]:
     cfg = outcome.config
-    first = next((launches[0] for sizes in by_policy.values() for launches in sizes.values()), None)
-    logical = first["env"].get("logical_cores") if first else None
+    logical = cfg.get("logical_cores")
     batch = (f"global batch {cfg['global_batch']} (strong scaling: the same at every world size)"
              if cfg["scaling"] == "strong" else
              f"per-rank batch {cfg['global_batch']} (weak scaling: the global batch grows with N)")
@@ -167,10 +139,13 @@ def machine_section(outcome: SuiteOutcome, by_policy: ByPolicy) -> list[str]:
     if cfg["inject_comm_delay_ms"]:
         lines.append(f"- injected communication delay: {cfg['inject_comm_delay_ms']:g} ms added to every "
                      "cross-rank all-reduce, so this run is deliberately slower")
+    if cfg.get("inject_step_slowdown"):
+        lines.append(f"- injected step slowdown: every rank's every step made {cfg['inject_step_slowdown']:g} % "
+                     "longer (a sleep at the end of the step, shown as 'other'), so this run is deliberately slower")
     return lines
 
 
-def scaling_section(outcome: SuiteOutcome, by_policy: ByPolicy) -> list[str]:
+def scaling_section(outcome: SuiteOutcome) -> list[str]:
     lines = ["## Scaling per thread policy", "",
              "Elapsed is the mean launch wall time (start-up included); step times are medians over kept steps "
              "of all launches; speedup and efficiency are against the smallest world size; Karp-Flatt e is "
@@ -178,9 +153,8 @@ def scaling_section(outcome: SuiteOutcome, by_policy: ByPolicy) -> list[str]:
     header = ["processes", "launches", "elapsed s", "median step s [95% CI]", "samples/s",
               "speedup [95% CI]", "efficiency [95% CI]", "Karp-Flatt e", "oversubscribed"]
     for policy, a in outcome.analysis.items():
-        launches = by_policy[policy]
-        rows = [[str(p.world_size), str(len(launches[p.world_size])),
-                 fmt_seconds(mean_wall_time(launches[p.world_size])), fmt_interval(p.step_time, fmt_seconds),
+        rows = [[str(p.world_size), str(a.launch_counts.get(p.world_size, NA)),
+                 fmt_seconds(a.wall_time.get(p.world_size)), fmt_interval(p.step_time, fmt_seconds),
                  fmt_rate(p.samples_per_second), fmt_interval(p.speedup, fmt_ratio),
                  fmt_interval(p.efficiency, fmt_ratio), fmt_fraction(a.karp_flatt.get(p.world_size)),
                  "yes" if p.oversubscribed else "no"] for p in a.points]
@@ -206,7 +180,7 @@ def plots_section(outcome: SuiteOutcome, results_dir: Path) -> list[str]:
     return lines[:-1]
 
 
-def causes_section(outcome: SuiteOutcome, by_policy: ByPolicy) -> list[str]:
+def causes_section(outcome: SuiteOutcome) -> list[str]:
     lines = ["## What the step time is made of", "",
              "Shares of the mean step time per world size (rank means of the step timers; 'waiting' is how much "
              "longer the slowest rank took than the mean rank). All-reduce is the total per step; the part "
@@ -222,7 +196,7 @@ def causes_section(outcome: SuiteOutcome, by_policy: ByPolicy) -> list[str]:
                          f"rank {skew['straggler_rank']} (slowest in {fmt_percent(skew['straggler_share'])} of steps)")
             rows.append([str(ws), fmt_seconds(parts.step_time), *(fmt_percent(getattr(shares, c)) for c in CAUSES),
                          fmt_seconds(a.comm_seconds.get(ws)), fmt_seconds(parts.exposed_comm_time),
-                         fmt_percent(comm_overlap(by_policy[policy][ws])), straggler,
+                         fmt_percent(a.comm_overlap.get(ws)), straggler,
                          fmt_seconds(skew["median_skew"])])
         lines += ["", f"### `{policy}` threads", ""] + markdown_table(header, rows)
         if a.changes:
@@ -241,17 +215,12 @@ def change_sentence(change: dict, a: PolicyAnalysis) -> str:
             + ", ".join(f"{CAUSE_LABELS[cause]} {fmt_signed_seconds(seconds)} s" for cause, seconds in causes) + ".")
 
 
-def contention_section(outcome: SuiteOutcome, by_policy: ByPolicy) -> list[str]:
-    if not {"naive", "tuned"} <= set(outcome.analysis):
+def contention_section(outcome: SuiteOutcome) -> list[str]:
+    if not outcome.contention:
         return []
-    naive, tuned = outcome.analysis["naive"], outcome.analysis["tuned"]
-    common = sorted({p.world_size for p in naive.points} & {p.world_size for p in tuned.points})
-    rows = []
-    for ws in common:
-        ratio = bootstrap_ratio(step_time_launches(by_policy["naive"][ws]), step_time_launches(by_policy["tuned"][ws]))
-        rows.append([str(ws), fmt_seconds(point_at(tuned, ws).step_time.point),
-                     fmt_seconds(point_at(naive, ws).step_time.point), fmt_interval(ratio, fmt_ratio),
-                     contention_reading(ratio, ws)])
+    rows = [[str(row.world_size), fmt_seconds(row.tuned_step_time), fmt_seconds(row.naive_step_time),
+             fmt_interval(row.ratio, fmt_ratio), contention_reading(row.ratio, row.world_size)]
+            for row in outcome.contention]
     return ["## Thread contention: library defaults against tuned threads", "",
             "Ratio of median step times, naive / tuned, with its 95% interval; above 1 means the library-default "
             "threads fight over the cores.", ""] + markdown_table(
@@ -319,18 +288,20 @@ def model_lines(report: ModelReport, measured_fastest: int) -> list[str]:
 def gate_section(outcome: SuiteOutcome) -> list[str]:
     if not outcome.baseline_name:
         return []
-    lines = ["## Regression gate", "", f"Baseline: `{outcome.baseline_name}`."]
-    limits = {v.metric: v.limit for v in outcome.verdicts}
-    if "step_time_ratio" in limits:
-        lines.append(f"Limit: {METRIC_LABELS['step_time_ratio']} at most {fmt_ratio(limits['step_time_ratio'])}.")
-    if "efficiency_ratio" in limits:
-        lines.append(f"Limit: {METRIC_LABELS['efficiency_ratio']} at least {fmt_ratio(limits['efficiency_ratio'])}.")
-    if not outcome.verdicts:
-        return lines + ["", "No world size and thread policy was measured in both runs, so nothing was compared."]
-    lines += ["A verdict is 'regressed' only when the whole 95% interval is past the limit, 'pass' when it is "
-              "entirely within, and 'inconclusive' otherwise.", ""]
-    lines += markdown_table(["processes", "threads", "metric", "baseline", "current", "ratio [95% CI]", "limit",
-                             "verdict"], [verdict_row(v) for v in outcome.verdicts])
+    s = outcome.gate_settings
+    lines = ["## Regression gate", "", f"Baseline: `{outcome.baseline_name}`.", "",
+             f"Rule: **regressed** when the slowdown is significant against no change (one-sided t test on "
+             f"per-launch log medians; alpha {s.alpha:g} for the whole run, divided by the metrics gated and the "
+             f"{s.looks} look(s) extra launches may take) and its point estimate is past the limit; **pass** when "
+             f"the upper {1 - s.beta:.0%} confidence bound is inside the limit; **inconclusive** otherwise. "
+             f"Limits: {METRIC_LABELS['step_time_ratio']} at most {fmt_ratio(s.max_slowdown)}; "
+             f"{METRIC_LABELS['efficiency_ratio']} at least {fmt_ratio(1 - s.max_efficiency_drop)}. "
+             f"Session-to-session spread assumed for step times: {s.session_sd:g} (log sd).", ""]
+    lines += markdown_table(["processes", "threads", "metric", "baseline", "current", "ratio [interval]", "p",
+                             "launches", "limit", "verdict"], [verdict_row(v) for v in outcome.verdicts])
+    lines += [f"- {note}" for note in outcome.gate_notes + outcome.extra_launches]
+    if outcome.gate is not None and outcome.gate.refused:
+        return lines + ["", f"Nothing was compared: {outcome.gate.refused}."]
     regressed = outcome.regressed
     return lines + ["", f"{len(regressed)} of {len(outcome.verdicts)} comparisons regressed." if regressed
                     else "No regression."]
@@ -340,7 +311,9 @@ def verdict_row(verdict: GateVerdict) -> list[str]:
     fmt = fmt_seconds if verdict.metric == "step_time_ratio" else fmt_ratio
     word = verdict.verdict.upper()
     return [str(verdict.world_size), verdict.policy, METRIC_LABELS.get(verdict.metric, verdict.metric),
-            fmt(verdict.baseline_value), fmt(verdict.current_value), fmt_interval(verdict.ratio, fmt_ratio),
+            fmt(verdict.baseline_value), fmt(verdict.current_value),
+            f"{fmt_ratio(verdict.ratio)} [{fmt_ratio(verdict.ratio_low)}, {fmt_ratio(verdict.ratio_high)}]",
+            f"{verdict.p_value:.2g}", f"{verdict.launches[0]} / {verdict.launches[1]}",
             fmt_ratio(verdict.limit), f"**{word}**" if verdict.verdict == "regressed" else word]
 
 
@@ -352,20 +325,22 @@ def reproduce_command(outcome: SuiteOutcome, results_dir: Path) -> str:
             f"--rounds {cfg['rounds']}", f"--results-dir {results_dir}"]
     if cfg["inject_comm_delay_ms"]:
         args.append(f"--inject-comm-delay-ms {cfg['inject_comm_delay_ms']:g}")
+    if cfg.get("inject_step_slowdown"):
+        args.append(f"--inject-step-slowdown {cfg['inject_step_slowdown']:g}")
     if outcome.baseline_name:
         args.append(f"--scaling-baseline {outcome.baseline_name}")
     return " ".join(args)
 
 
-def sources_section(outcome: SuiteOutcome, docs: Docs, results_dir: Path) -> list[str]:
+def sources_section(outcome: SuiteOutcome, series: LaunchSeries, results_dir: Path) -> list[str]:
     lines = ["## Where the numbers come from", "",
              "One metrics file per launch, holding every rank's per-step timers; all tables above are computed "
              "from them (failed launches are listed but left out of the statistics):", ""]
-    for (policy, ws), launches in sorted(docs.items()):
+    for (policy, ws), launches in sorted(series.items()):
         links = []
-        for index, doc in enumerate(launches):
+        for index, launch in enumerate(launches):
             name = metrics_path(results_dir, launch_name(policy, ws, index)).name
-            links.append(f"[{name}]({name})" + (f" (failed: {doc['error']})" if doc.get("error") else ""))
+            links.append(f"[{name}]({name})" + (f" (failed: {launch.error})" if launch.error else ""))
         lines.append(f"- `{policy}`, {processes(ws)}: " + ", ".join(links))
     return lines + ["", "To reproduce on the same machine:", "", "```",
                     reproduce_command(outcome, results_dir), "```"]
@@ -374,19 +349,17 @@ def sources_section(outcome: SuiteOutcome, docs: Docs, results_dir: Path) -> lis
 # --- the report ------------------------------------------------------------------------
 
 
-def report_markdown(outcome: SuiteOutcome, docs: Docs, results_dir: Path) -> str:
+def report_markdown(outcome: SuiteOutcome, series: LaunchSeries, results_dir: Path) -> str:
     """The whole report as markdown text; links are relative to results_dir, where it is saved."""
-    by_policy = group_docs(docs)
-    sections = [answer_section(outcome), machine_section(outcome, by_policy)]
+    sections = [answer_section(outcome), machine_section(outcome)]
     if outcome.analysis:
-        sections += [scaling_section(outcome, by_policy), plots_section(outcome, results_dir),
-                     causes_section(outcome, by_policy), contention_section(outcome, by_policy),
-                     model_section(outcome)]
-    sections += [gate_section(outcome), sources_section(outcome, docs, results_dir)]
+        sections += [scaling_section(outcome), plots_section(outcome, results_dir), causes_section(outcome),
+                     contention_section(outcome), model_section(outcome)]
+    sections += [gate_section(outcome), sources_section(outcome, series, results_dir)]
     return "\n\n".join("\n".join(section) for section in sections if section) + "\n"
 
 
-def write_report(outcome: SuiteOutcome, docs: Docs, results_dir: Path) -> Path:
+def write_report(outcome: SuiteOutcome, series: LaunchSeries, results_dir: Path) -> Path:
     path = results_dir / "REPORT.md"
-    path.write_text(report_markdown(outcome, docs, results_dir))
+    path.write_text(report_markdown(outcome, series, results_dir))
     return path

@@ -5,6 +5,7 @@ there, so the gradient all-reduce carries as many bytes as the real model's does
 """
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import asdict, dataclass
 
@@ -119,3 +120,11 @@ def parameter_count(model: nn.Module) -> int:
 def gradient_bytes(model: nn.Module) -> int:
     """Bytes one gradient all-reduce carries per step (every trainable parameter, once)."""
     return sum(p.numel() * p.element_size() for p in model.parameters() if p.requires_grad)
+
+
+def parameter_digest(model: nn.Module) -> str:
+    """SHA-256 of every parameter's bytes: DDP ranks that stayed in sync end with the same digest."""
+    digest = hashlib.sha256()
+    for parameter in model.parameters():
+        digest.update(parameter.detach().contiguous().numpy().tobytes())
+    return digest.hexdigest()

@@ -2,10 +2,15 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 
 SCALING_MODES = ("strong", "weak")
 ADAM_IMPLEMENTATIONS = ("loop", "foreach", "fused")
+
+
+def knob(default, help_text: str):
+    """A field that `python -m lanemodel train` and `sweep` offer as an option, with its help text."""
+    return field(default=default, metadata={"help": help_text})
 
 
 @dataclass
@@ -15,24 +20,27 @@ class TrainConfig:
     data_dir: str
     preset: str = "tiny"
     steps: int = 20
-    one_epoch: bool = False          # run one pass over the data instead of ``steps``
     scaling: str = "strong"
     global_batch: int = 8
     rank_batch: int = 4
-    use_aux: bool = False
-    lr: float = 4e-4                 # UFLD's TuSimple setting: Adam, cosine decay, linear warm-up
-    weight_decay: float = 1e-4
-    adam_impl: str = "fused"         # the optimizer step is repeated on every rank, so its speed matters
-    warmup_iters: int = 5
-    seed: int = 0
-    data_workers: int = 0
-    bucket_cap_mb: float = 25.0
-    gradient_as_bucket_view: bool = True
-    static_graph: bool = False
-    channels_last: bool = False      # 3% faster on small at 2 ranks, but 12-15% slower on tiny
-    instrument_comm: bool = True     # time every bucket's all-reduce with a communication hook
+    one_epoch: bool = knob(False, "one pass over the data instead of --steps")
+    use_aux: bool = knob(False, "train the auxiliary segmentation branch")
+    lr: float = knob(4e-4, "learning rate (UFLD's TuSimple setting: Adam, cosine decay, linear warm-up)")
+    weight_decay: float = knob(1e-4, "Adam weight decay")
+    adam_impl: str = knob("fused", "Adam implementation: loop, foreach or fused (the optimizer step is "
+                                   "repeated on every rank, so its speed matters)")
+    warmup_iters: int = knob(5, "steps of linear learning-rate warm-up")
+    seed: int = knob(0, "seed of the model initialisation and the data order")
+    data_workers: int = knob(0, "DataLoader worker processes per rank")
+    bucket_cap_mb: float = knob(25.0, "DDP gradient bucket size (MB)")
+    gradient_as_bucket_view: bool = knob(True, "gradients as views into DDP's buckets")
+    static_graph: bool = knob(False, "DDP static_graph")
+    channels_last: bool = knob(False, "channels-last memory format (3 % faster on small at 2 ranks, "
+                                      "12-15 % slower on tiny)")
+    instrument_comm: bool = knob(True, "time every bucket's all-reduce with a communication hook")
     comm_delay_ms: float = 0.0       # sleep added to every all-reduce: a known slowdown for testing the gate
-    collective_timeout_s: float = 120.0
+    step_slowdown_pct: float = 0.0   # every step made this much longer by a sleep at its end: a known slowdown
+    collective_timeout_s: float = knob(120.0, "seconds a collective may wait before gloo gives up")
 
     def __post_init__(self) -> None:
         if self.adam_impl not in ADAM_IMPLEMENTATIONS:
@@ -48,6 +56,8 @@ class TrainConfig:
             raise ValueError(f"collective timeout must be > 0 s, got {self.collective_timeout_s}")
         if self.comm_delay_ms < 0:
             raise ValueError(f"comm delay must be >= 0 ms, got {self.comm_delay_ms}")
+        if self.step_slowdown_pct < 0:
+            raise ValueError(f"step slowdown must be >= 0 %, got {self.step_slowdown_pct}")
 
     def rank_batch_size(self, world_size: int) -> int:
         """This rank's batch; strong scaling refuses a global batch that does not split evenly."""
@@ -65,7 +75,7 @@ class TrainConfig:
         return json.dumps(asdict(self), sort_keys=True)
 
     @classmethod
-    def from_json(cls, text: str) -> "TrainConfig":
+    def from_json(cls, text: str) -> TrainConfig:
         data = json.loads(text)
         known = {f.name for f in fields(cls)}
         unknown = set(data) - known

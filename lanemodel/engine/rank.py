@@ -16,19 +16,19 @@ from pathlib import Path
 
 ENTRY_TIME = time.time()
 
-from .threads import apply_plan_from_env  # noqa: E402  (the budget must apply before torch starts work)
+from lanemodel.engine.threads import apply_plan_from_env  # noqa: E402  (the budget must apply before torch starts work)
 
 THREAD_SETTINGS = apply_plan_from_env()
 
 import torch.distributed as dist  # noqa: E402
 
-from .config import TrainConfig  # noqa: E402
-from .model import gradient_bytes, parameter_count  # noqa: E402
-from .recorder import ENV_LAUNCH_TIME, StepRecorder, error_path, write_rank_meta  # noqa: E402
-from .train import RankContext, train  # noqa: E402
+from lanemodel.engine.recorder import ENV_LAUNCH_TIME, StepRecorder, error_path, write_rank_meta  # noqa: E402
+from lanemodel.training.config import TrainConfig  # noqa: E402
+from lanemodel.training.model import gradient_bytes, parameter_count, parameter_digest  # noqa: E402
+from lanemodel.training.train import RankContext, train  # noqa: E402
 
 IMPORTS_DONE_TIME = time.time()
-FAULT_KINDS = ("raise", "hang", "sigkill", "sigterm")
+FAULT_KINDS = ("raise", "hang", "sigkill", "sigterm", "exit")
 
 
 def parse_fault(text: str) -> tuple[str, int, int] | None:
@@ -48,6 +48,9 @@ def fault_callback(fault: tuple[str, int, int] | None, rank: int):
         kind = fault[0]
         if kind == "raise":
             raise RuntimeError(f"injected fault on rank {rank} at step {step}")
+        if kind == "exit":              # leaves without an error file, as a crash in native code would
+            print(f"rank {rank} exits with code 3 at step {step}", flush=True)
+            os._exit(3)
         if kind == "hang":
             while True:
                 time.sleep(1)
@@ -79,7 +82,8 @@ def main(argv: list[str] | None = None) -> int:
         model = result.model
         write_rank_meta(records_dir, rank, {**json.loads((records_dir / f"rank{rank}.meta.json").read_text()),
                                             "parameters": parameter_count(model),
-                                            "gradient_bytes": gradient_bytes(model), "end_time": time.time()})
+                                            "gradient_bytes": gradient_bytes(model),
+                                            "parameter_sha256": parameter_digest(model), "end_time": time.time()})
         dist.barrier()
         dist.destroy_process_group()
     except BaseException as exc:

@@ -8,7 +8,6 @@ global backend is switched and no figure stays registered after saving.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from pathlib import Path
 
@@ -17,11 +16,13 @@ from matplotlib.axes import Axes
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from benchmarks.breakdown import breakdown, loss_curve, run_step_times, step_time_curve
-from benchmarks.scaling import CAUSES, ScalingPoint
-from benchmarks.stats import Interval
+from lanemodel.analysis.breakdown import loss_curve, step_time_curve
+from lanemodel.analysis.curve import PolicyAnalysis
+from lanemodel.analysis.scaling import CAUSES, Breakdown, ScalingPoint
+from lanemodel.analysis.stats import Interval
+from lanemodel.records import Launch
 
-DocsByLabel = Mapping[Hashable, Sequence[dict]]
+LaunchesByLabel = Mapping[Hashable, Sequence[Launch]]
 
 FILE_NAMES = {
     "elapsed": "elapsed_vs_processes.png",
@@ -107,27 +108,18 @@ def _world_sizes(
     return sorted({point.world_size for point in [*points, *baseline_points]})
 
 
-def _world_size_of(docs: Sequence[dict]) -> int:
-    return docs[0]["config"]["world_size"]
+def _world_size_of(docs: Sequence[Launch]) -> int:
+    return docs[0].world_size
 
 
-def _docs_by_world_size(docs: DocsByLabel) -> dict[int, list[dict]]:
-    """Regroup documents by the world size they record, whatever the caller keyed them by."""
-    grouped: dict[int, list[dict]] = defaultdict(list)
-    for launches in docs.values():
-        for doc in launches:
-            grouped[doc["config"]["world_size"]].append(doc)
-    return dict(grouped)
-
-
-def _ordered(docs: DocsByLabel) -> list[tuple[Hashable, Sequence[dict]]]:
+def _ordered(docs: LaunchesByLabel) -> list[tuple[Hashable, Sequence[Launch]]]:
     """Non-empty entries by world size, then label, so 'naive' and 'tuned' sit side by side."""
     entries = [(key, launches) for key, launches in docs.items() if launches]
     return sorted(entries, key=lambda entry: (_world_size_of(entry[1]), str(entry[0])))
 
 
-def _is_oversubscribed(docs: Sequence[dict]) -> bool:
-    return any(doc["env"]["oversubscribed"] for doc in docs)
+def _is_oversubscribed(docs: Sequence[Launch]) -> bool:
+    return any(doc.oversubscribed for doc in docs)
 
 
 def _save(figure: Figure, path: Path) -> Path:
@@ -140,30 +132,25 @@ def _save(figure: Figure, path: Path) -> Path:
 
 def elapsed_figure(
     points: Sequence[ScalingPoint],
-    docs: DocsByLabel,
+    wall_time: Mapping[int, float | None],
+    steps: int,
     baseline_points: Sequence[ScalingPoint] | None = None,
     label: str = "",
 ) -> Figure:
-    """Launch wall time (start-up included) beside training time (median step x steps).
+    """Mean launch wall time (start-up included) beside training time (median step x steps).
 
     The gap between the two is process start-up and rendezvous: cost a user
     pays per launch that speedups of the training loop alone do not show.
     """
     baseline_points = baseline_points or []
-    by_size = _docs_by_world_size(docs)
-    steps = {size: launches[0]["config"]["steps"] for size, launches in by_size.items()}
-    wall = {
-        size: float(np.mean([doc["launch"]["wall_time"] for doc in launches if doc["launch"]]))
-        for size, launches in sorted(by_size.items())
-        if any(doc["launch"] for doc in launches)
-    }
+    wall = {size: seconds for size, seconds in sorted(wall_time.items()) if seconds is not None}
 
     def training(series: Sequence[ScalingPoint]) -> dict[int, float]:
         # Baseline points use this run's step counts, so both curves price the same work.
         return {
-            point.world_size: point.step_time.point * steps[point.world_size]
+            point.world_size: point.step_time.point * steps
             for point in series
-            if point.world_size in steps
+            if point.world_size in wall_time
         }
 
     trained = training(points)
@@ -232,9 +219,11 @@ def _interval_axes(
 def _reference_world_size(points: Sequence[ScalingPoint]) -> int:
     """The world size speedups are relative to.
 
-    ScalingPoint does not store it, but efficiency = speedup / (N / reference) gives it back.
+    Runs saved before ScalingPoint stored it give it back through efficiency = speedup / (N / reference).
     """
     point = points[0]
+    if point.reference_world_size is not None:
+        return point.reference_world_size
     return round(point.world_size * point.efficiency.point / point.speedup.point)
 
 
@@ -271,12 +260,13 @@ def efficiency_figure(
     return figure
 
 
-def breakdown_figure(docs: DocsByLabel, label: str = "") -> Figure:
+def breakdown_figure(
+    bars: Mapping[Hashable, Breakdown], oversubscribed: Mapping[Hashable, bool], label: str = ""
+) -> Figure:
     """One stacked bar per entry: mean step seconds split by cause (compute, communication, ...)."""
     entries = [
-        (key, breakdown(launches), _is_oversubscribed(launches))
-        for key, launches in _ordered(docs)
-        if any(run_step_times(doc).size for doc in launches)
+        (key, bars[key], oversubscribed.get(key, False))
+        for key in sorted(bars, key=lambda key: (bars[key].world_size, str(key)))
     ]
     figure, axes = _new_axes()
     positions = np.arange(len(entries))
@@ -302,11 +292,11 @@ def breakdown_figure(docs: DocsByLabel, label: str = "") -> Figure:
 # --- per-step curves -------------------------------------------------------------------
 
 
-def _first_launches(docs: DocsByLabel) -> list[tuple[str, dict]]:
+def _first_launches(docs: LaunchesByLabel) -> list[tuple[str, Launch]]:
     """(legend label, first launch that completed a step) per entry, in world-size order."""
     chosen = []
     for key, launches in _ordered(docs):
-        first = next((doc for doc in launches if doc["run_step_times"]), None)
+        first = next((doc for doc in launches if doc.run_step_times), None)
         if first is None:
             continue
         name = f"N = {key}" if isinstance(key, int) else str(key)
@@ -317,8 +307,8 @@ def _first_launches(docs: DocsByLabel) -> list[tuple[str, dict]]:
 
 
 def _curve_axes(
-    docs: DocsByLabel, curve: Callable[[dict], list[tuple[int, float]]]
-) -> tuple[Figure, Axes, list[dict]]:
+    docs: LaunchesByLabel, curve: Callable[[Launch], list[tuple[int, float]]]
+) -> tuple[Figure, Axes, list[Launch]]:
     """One line per entry from its first launch; returns the launches drawn."""
     figure, axes = _new_axes()
     launches = _first_launches(docs)
@@ -329,10 +319,10 @@ def _curve_axes(
     return figure, axes, [doc for _, doc in launches]
 
 
-def step_time_figure(docs: DocsByLabel, label: str = "") -> Figure:
+def step_time_figure(docs: LaunchesByLabel, label: str = "") -> Figure:
     """Slowest-rank step time per step, warm-up steps shaded because statistics skip them."""
     figure, axes, drawn = _curve_axes(docs, step_time_curve)
-    warmups = sorted({doc["warmup_steps_dropped"] for doc in drawn} - {0})
+    warmups = sorted({doc.warmup_steps_dropped for doc in drawn} - {0})
     for index, warmup in enumerate(warmups):
         axes.axvspan(
             -0.5,
@@ -346,7 +336,7 @@ def step_time_figure(docs: DocsByLabel, label: str = "") -> Figure:
     return figure
 
 
-def loss_figure(docs: DocsByLabel, label: str = "") -> Figure:
+def loss_figure(docs: LaunchesByLabel, label: str = "") -> Figure:
     """Mean training loss over ranks per step, to see that scaling out did not derail training."""
     figure, axes, _ = _curve_axes(docs, loss_curve)
     _finish(axes, "training loss (mean over ranks)", "Loss over steps", label)
@@ -357,19 +347,22 @@ def loss_figure(docs: DocsByLabel, label: str = "") -> Figure:
 
 
 def plot_all(
-    points: list[ScalingPoint],
-    docs: DocsByLabel,
+    analysis: PolicyAnalysis,
+    docs: Mapping[int, Sequence[Launch]],
+    steps: int,
     out_dir: Path,
     baseline_points: list[ScalingPoint] | None = None,
     label: str = "",
 ) -> dict[str, Path]:
-    """Write the six figures of a run as PNG files into out_dir; returns name -> path."""
+    """Write the six figures of one policy's sweep as PNG files into out_dir; returns name -> path."""
     out_dir.mkdir(parents=True, exist_ok=True)
+    points = analysis.points
+    over = {p.world_size: p.oversubscribed for p in points}
     figures = {
-        "elapsed": elapsed_figure(points, docs, baseline_points, label),
+        "elapsed": elapsed_figure(points, analysis.wall_time, steps, baseline_points, label),
         "speedup": speedup_figure(points, baseline_points, label),
         "efficiency": efficiency_figure(points, baseline_points, label),
-        "breakdown": breakdown_figure(docs, label),
+        "breakdown": breakdown_figure(analysis.breakdowns, over, label),
         "step_time": step_time_figure(docs, label),
         "loss": loss_figure(docs, label),
     }

@@ -1,8 +1,8 @@
 """Per-world-size summaries of metrics documents: where a step's time goes, rank skew, curves.
 
-A metrics document describes one launch at one world size. Statistics use
-only the kept steps (step >= warmup_steps_dropped) that every rank
-completed; the curves show every step so warm-up stays visible. Steps from
+Statistics use only a launch's kept steps (split from warm-up once, in
+``Launch``) that every rank completed; the curves show every step so warm-up
+stays visible. Steps from
 several launches of one world size are pooled, so a longer launch weighs more.
 """
 
@@ -10,12 +10,13 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
-from operator import itemgetter
+from operator import attrgetter
 from typing import TypedDict
 
 import numpy as np
 
-from benchmarks.scaling import Breakdown
+from lanemodel.analysis.scaling import Breakdown
+from lanemodel.records import Launch, StepRecord
 
 STRAGGLER_SHARE = 0.6
 
@@ -26,67 +27,46 @@ class SkewSummary(TypedDict):
     straggler_share: float | None
 
 
-def kept_records(doc: dict) -> list[dict]:
-    """Records of the steps statistics may use: warm-up steps are dropped."""
-    first_kept = doc["warmup_steps_dropped"]
-    return [record for record in doc["records"] if record["step"] >= first_kept]
-
-
-def step_time_curve(doc: dict) -> list[tuple[int, float]]:
+def step_time_curve(launch: Launch) -> list[tuple[int, float]]:
     """(step, slowest rank's step seconds) for every step all ranks completed, warm-up included."""
-    return sorted((int(step), float(seconds)) for step, seconds in doc["run_step_times"].items())
+    return list(launch.run_step_times.items())
 
 
-def run_step_times(doc: dict) -> np.ndarray:
+def run_step_times(launch: Launch) -> np.ndarray:
     """Kept run step times in step order: the samples the speedup statistics consume."""
-    first_kept = doc["warmup_steps_dropped"]
-    return np.array([seconds for step, seconds in step_time_curve(doc) if step >= first_kept])
+    return np.array(launch.kept_step_times)
 
 
-def loss_curve(doc: dict) -> list[tuple[int, float]]:
+def loss_curve(launch: Launch) -> list[tuple[int, float]]:
     """(step, mean loss over ranks) for every recorded step, warm-up included."""
     losses: dict[int, list[float]] = defaultdict(list)
-    for record in doc["records"]:
-        losses[record["step"]].append(record["loss"])
+    for record in launch.records:
+        losses[record.step].append(record.loss)
     return [(step, float(np.mean(values))) for step, values in sorted(losses.items())]
 
 
-def _kept_steps(doc: dict) -> dict[int, list[dict]]:
-    """Kept records grouped by step, limited to steps every rank completed.
-
-    A step missing from run_step_times was cut short by a failure on some
-    rank, so its surviving records would describe only part of the ranks.
-    """
-    completed = {int(step) for step in doc["run_step_times"]}
-    steps: dict[int, list[dict]] = defaultdict(list)
-    for record in kept_records(doc):
-        if record["step"] in completed:
-            steps[record["step"]].append(record)
-    return dict(steps)
-
-
-def _rank_mean(records: Sequence[dict], value: Callable[[dict], float]) -> float:
+def _rank_mean(records: Sequence[StepRecord], value: Callable[[StepRecord], float]) -> float:
     return float(np.mean([value(record) for record in records]))
 
 
-def _exposed_comm(record: dict) -> float:
+def _exposed_comm(record: StepRecord) -> float:
     """All-reduce time backward had to wait for; 0 when communication was not instrumented."""
-    return record["comm_exposed_time"] or 0.0
+    return record.comm_exposed_time or 0.0
 
 
-def _compute(record: dict) -> float:
+def _compute(record: StepRecord) -> float:
     """Forward and backward time, less the all-reduce wait inside backward_time."""
-    return record["forward_time"] + record["backward_time"] - _exposed_comm(record)
+    return record.forward_time + record.backward_time - _exposed_comm(record)
 
 
-def _world_size(docs: Sequence[dict]) -> int:
-    sizes = {doc["config"]["world_size"] for doc in docs}
+def _world_size(docs: Sequence[Launch]) -> int:
+    sizes = {doc.world_size for doc in docs}
     if len(sizes) != 1:
         raise ValueError(f"documents must share one world size, got {sorted(sizes)}")
     return sizes.pop()
 
 
-def breakdown(docs: Sequence[dict]) -> Breakdown:
+def breakdown(docs: Sequence[Launch]) -> Breakdown:
     """Mean seconds per kept step at one world size, pooled over its launches.
 
     Each part is averaged over ranks per step; wait is how much longer the
@@ -97,18 +77,17 @@ def breakdown(docs: Sequence[dict]) -> Breakdown:
     world_size = _world_size(docs)
     rows = []
     for doc in docs:
-        run_times = dict(step_time_curve(doc))
-        for step, records in sorted(_kept_steps(doc).items()):
-            run_time = run_times[step]
+        for step, records in doc.kept_records_by_step.items():
+            run_time = doc.run_step_times[step]
             rows.append(
                 (
                     run_time,
                     _rank_mean(records, _compute),
-                    _rank_mean(records, itemgetter("optimizer_time")),
+                    _rank_mean(records, attrgetter("optimizer_time")),
                     _rank_mean(records, _exposed_comm),
-                    _rank_mean(records, itemgetter("data_time")),
+                    _rank_mean(records, attrgetter("data_time")),
                     # max(...) guards against rounding when all ranks took equally long.
-                    max(run_time - _rank_mean(records, itemgetter("step_time")), 0.0),
+                    max(run_time - _rank_mean(records, attrgetter("step_time")), 0.0),
                 )
             )
     if not rows:
@@ -125,22 +104,22 @@ def breakdown(docs: Sequence[dict]) -> Breakdown:
     )
 
 
-def comm_seconds(docs: Sequence[dict]) -> float | None:
+def comm_seconds(docs: Sequence[Launch]) -> float | None:
     """Mean all-reduce seconds per kept step (rank mean, overlap with backward included).
 
     This is the quantity the alpha-beta model fits. None when no kept record
     carries comm_time, i.e. the launches ran without communication timing.
     """
     per_step = [
-        _rank_mean(records, itemgetter("comm_time"))
+        _rank_mean(records, attrgetter("comm_time"))
         for doc in docs
-        for records in _kept_steps(doc).values()
-        if all(record["comm_time"] is not None for record in records)
+        for records in doc.kept_records_by_step.values()
+        if all(record.comm_time is not None for record in records)
     ]
     return float(np.mean(per_step)) if per_step else None
 
 
-def skew_summary(docs: Sequence[dict]) -> SkewSummary:
+def skew_summary(docs: Sequence[Launch]) -> SkewSummary:
     """Median rank skew over kept steps and the rank that is persistently slowest, if any.
 
     straggler_share is the fraction of kept steps in which the most often
@@ -150,8 +129,8 @@ def skew_summary(docs: Sequence[dict]) -> SkewSummary:
     entries = [
         entry
         for doc in docs
-        for entry in doc["skew"]
-        if entry["step"] >= doc["warmup_steps_dropped"]
+        for entry in doc.skew
+        if entry["step"] >= doc.warmup_steps_dropped
     ]
     if not entries:
         return SkewSummary(median_skew=None, straggler_rank=None, straggler_share=None)

@@ -2,35 +2,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import IO
 
+from lanemodel.records import StepRecord
+
 ENV_LAUNCH_TIME = "LANEBENCH_LAUNCH_TIME"   # set by the launcher: when it started the ranks (Unix s)
-
-
-@dataclass
-class StepRecord:
-    """The study's fields, then the measured breakdown that explains them."""
-
-    step: int
-    loss: float
-    batch_size: int
-    global_batch_size: int
-    lr: float
-    step_time: float
-    total_elapsed: float
-    start_time: float
-    end_time: float
-    data_time: float
-    forward_time: float
-    backward_time: float
-    comm_time: float | None
-    comm_exposed_time: float | None
-    comm_buckets: int | None
-    optimizer_time: float
-    rank: int
-    world_size: int
 
 
 def records_path(records_dir: str | Path, rank: int) -> Path:
@@ -61,7 +39,7 @@ class StepRecorder:
     def close(self) -> None:
         self._file.close()
 
-    def __enter__(self) -> "StepRecorder":
+    def __enter__(self) -> StepRecorder:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -5,7 +5,7 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from .recorder import meta_path, read_jsonl, records_path
+from lanemodel.engine.recorder import meta_path, read_jsonl, records_path
 
 
 @dataclass

@@ -28,7 +28,7 @@ Files (:func:`evaluate_files`):
 * every prediction needs ``raw_file`` (a string), ``lanes`` (a list of lists of numbers;
   floats are fine, NaN counts as missing exactly as in the reference) and ``run_time``
   (a number, ms); extra keys are ignored;
-* ground-truth lines are validated with :func:`lanemodel.tusimple.parse_label_line`, but
+* ground-truth lines are validated with :func:`lanemodel.workload.tusimple.parse_label_line`, but
   the ground-truth file is parsed here rather than with ``read_label_file`` because the
   reference keys it by ``raw_file`` in a dict: a raw_file given twice is *not* an error,
   the last line wins and the image counts once;
@@ -46,7 +46,7 @@ import numbers
 
 import numpy as np
 
-from lanemodel.tusimple import TuSimpleFormatError, parse_label_line
+from lanemodel.workload.tusimple import TuSimpleFormatError, parse_label_line
 
 __all__ = [
     "EvaluationError",

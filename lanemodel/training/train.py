@@ -5,17 +5,24 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
-from .commhook import CommTimer, timed_allreduce_hook
-from .config import TrainConfig
-from .data import CachedLaneDataset, load_frame_cache, normalise
-from .losses import lane_loss
-from .model import LaneNet, get_preset
-from .recorder import StepRecord, StepRecorder
+from lanemodel.records import StepRecord
+from lanemodel.training.commhook import CommTimer, timed_allreduce_hook
+from lanemodel.training.config import TrainConfig
+from lanemodel.training.data import CachedLaneDataset, load_frame_cache, normalise
+from lanemodel.training.losses import lane_loss
+from lanemodel.training.model import LaneNet, get_preset
+
+
+class RecordSink(Protocol):
+    """Where a rank streams its records as it goes (the engine's JSON-lines recorder)."""
+
+    def write(self, record: StepRecord) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -87,7 +94,7 @@ class TrainResult:
     model: torch.nn.Module      # the plain model, unwrapped from DDP
 
 
-def train(cfg: TrainConfig, ctx: RankContext, recorder: StepRecorder | None = None,
+def train(cfg: TrainConfig, ctx: RankContext, recorder: RecordSink | None = None,
           before_step: Callable[[int], None] | None = None) -> TrainResult:
     """Run the configured steps, timing every phase; records are also streamed to ``recorder``."""
     model, timer = build_model(cfg, ctx)
@@ -116,6 +123,9 @@ def train(cfg: TrainConfig, ctx: RankContext, recorder: StepRecorder | None = No
         optimizer.step()
         optimizer.zero_grad(set_to_none=not cfg.gradient_as_bucket_view)
         scheduler.step()
+        if cfg.step_slowdown_pct:
+            # Stands for slower code: the step is stretched by a sleep, which no timer attributes ("other").
+            time.sleep((time.perf_counter() - t0) * cfg.step_slowdown_pct / 100.0)
         t4 = time.perf_counter()
         comm, exposed, buckets = timer.take() if timer else (None, None, None)
         record = StepRecord(

@@ -1,15 +1,29 @@
-"""From metrics documents to what the suite reports: the curve, its causes and a fitted model.
+"""From recorded launches to what the suite reports: the curve, its causes and a fitted model.
 
-Pure: reads the documents the engine writes, knows nothing of torch or pytest.
+Pure: reads the launches the engine recorded, knows nothing of torch or pytest.
 """
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import asdict, dataclass, replace
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field, replace
 
-from benchmarks.breakdown import breakdown, comm_seconds, run_step_times, skew_summary
-from benchmarks.scaling import (Breakdown, ScalingModel, ScalingPoint, best_world_size, explain_change, fastest,
-                                fit_scaling_model, holdout_error, karp_flatt, speedup_curve)
+import numpy as np
+
+from lanemodel.analysis.breakdown import breakdown, comm_seconds, run_step_times, skew_summary
+from lanemodel.analysis.scaling import (
+    Breakdown,
+    ScalingModel,
+    ScalingPoint,
+    best_world_size,
+    explain_change,
+    fastest,
+    fit_scaling_model,
+    holdout_error,
+    karp_flatt,
+    speedup_curve,
+)
+from lanemodel.analysis.stats import Interval, bootstrap_ratio, median_of_launches
+from lanemodel.records import Launch, LaunchSeries, by_policy
 
 DEFAULT_BANDWIDTH_BYTES_PER_S = 1.25e9      # a 10 Gbit/s link, for the multi-node prediction
 PREDICTION_NODES = (2, 4, 8)
@@ -38,34 +52,73 @@ class PolicyAnalysis:
     changes: list[dict]                 # seconds of each step-time change owed to each cause
     model: ModelReport | None
     model_note: str
+    launch_counts: dict[int, int] = field(default_factory=dict)
+    wall_time: dict[int, float | None] = field(default_factory=dict)     # mean launch wall time, start-up included
+    comm_overlap: dict[int, float | None] = field(default_factory=dict)  # share of all-reduce hidden by backward
+
+    @property
+    def reference_world_size(self) -> int:
+        """The world size speedup and efficiency are relative to: the smallest measured."""
+        return min(p.world_size for p in self.points)
+
+    def point_at(self, world_size: int) -> ScalingPoint:
+        return next(p for p in self.points if p.world_size == world_size)
 
 
-def group_docs(docs: dict[tuple[str, int], list[dict]]) -> dict[str, dict[int, list[dict]]]:
-    by_policy: dict[str, dict[int, list[dict]]] = defaultdict(dict)
-    for (policy, world_size), launches in docs.items():
-        finished = [d for d in launches if not d.get("error")]
-        if finished:
-            by_policy[policy][world_size] = finished
-    return dict(by_policy)
+def mean_wall_time(launches: Sequence[Launch]) -> float | None:
+    """Mean launch wall time (start-up and rendezvous included) over launches that recorded one."""
+    walls = [launch.wall_time for launch in launches if launch.wall_time is not None]
+    return float(np.mean(walls)) if walls else None
 
 
-def threads_per_rank(docs: dict[int, list[dict]], cores: int) -> dict[int, int]:
+def comm_overlap(launches: Sequence[Launch]) -> float | None:
+    """Share of all-reduce time hidden behind backward: 1 - exposed / total over kept, timed records."""
+    timed = [(r.comm_time, r.comm_exposed_time) for launch in launches for r in launch.kept_records
+             if r.comm_time is not None and r.comm_exposed_time is not None]
+    total = sum(comm for comm, _ in timed)
+    return None if total <= 0.0 else 1.0 - sum(exposed for _, exposed in timed) / total
+
+
+@dataclass(frozen=True)
+class ContentionRow:
+    """Library-default against tuned threads at one world size: naive / tuned median step time."""
+
+    world_size: int
+    tuned_step_time: float
+    naive_step_time: float
+    ratio: Interval
+
+
+def thread_contention(grouped: dict[str, dict[int, list[Launch]]], n_boot: int = 2000) -> list[ContentionRow]:
+    """Where both policies ran: how much slower the library defaults were, with a bootstrap interval."""
+    if not {"naive", "tuned"} <= set(grouped):
+        return []
+    rows = []
+    for ws in sorted(set(grouped["naive"]) & set(grouped["tuned"])):
+        naive = [run_step_times(launch) for launch in grouped["naive"][ws]]
+        tuned = [run_step_times(launch) for launch in grouped["tuned"][ws]]
+        rows.append(ContentionRow(ws, median_of_launches(tuned), median_of_launches(naive),
+                                  bootstrap_ratio(naive, tuned, n_boot=n_boot)))
+    return rows
+
+
+def threads_per_rank(docs: dict[int, list[Launch]], cores: int) -> dict[int, int]:
     """Compute threads each rank really ran with (library default = every core it saw)."""
     out = {}
     for ws, launches in docs.items():
-        plan = launches[0]["env"]["thread_plans"][0]
+        plan = launches[0].env["thread_plans"][0]
         out[ws] = plan["intra_op"] if plan["intra_op"] is not None else cores
     return out
 
 
-def fit_model(docs: dict[int, list[dict]], medians: dict[int, float],
+def fit_model(docs: dict[int, list[Launch]], medians: dict[int, float],
               bandwidth: float = DEFAULT_BANDWIDTH_BYTES_PER_S) -> tuple[ModelReport | None, str]:
     """The alpha-beta ring model plus serial and parallel compute, fitted to the measured points."""
     comm = {ws: comm_seconds(launches) for ws, launches in docs.items()}
     sizes = sorted(ws for ws in docs if comm[ws] is not None)
     if not any(ws > 1 for ws in sizes) or len(sizes) < 2:
         return None, "needs at least two instrumented world sizes, one of them above 1"
-    env = docs[sizes[0]][0]["env"]
+    env = docs[sizes[0]][0].env
     nbytes, cores = env["gradient_bytes"], env["cores_available"]
     threads = threads_per_rank(docs, cores)
     args = ([medians[ws] for ws in sizes], [comm[ws] for ws in sizes], nbytes, cores, threads)
@@ -80,16 +133,17 @@ def fit_model(docs: dict[int, list[dict]], medians: dict[int, float],
     for nodes in PREDICTION_NODES:
         cluster = replace(model, cores=cores * nodes)
         world = best_here * nodes
+        predicted = cluster.predict(world, beta=bandwidth)
         multi_node.append({"nodes": nodes, "world_size": world, "bandwidth_bytes_per_s": bandwidth,
-                           "predicted_step_time": cluster.predict(world, beta=bandwidth),
-                           "predicted_speedup_vs_one_node": model.predict(best_here) / cluster.predict(world, beta=bandwidth)})
+                           "predicted_step_time": predicted,
+                           "predicted_speedup_vs_one_node": model.predict(best_here) / predicted})
     return ModelReport(model, holdout, best_here, {ws: model.predict(ws) for ws in larger}, multi_node), ""
 
 
-def analyse_policy(policy: str, docs: dict[int, list[dict]], n_boot: int = 2000) -> PolicyAnalysis:
+def analyse_policy(policy: str, docs: dict[int, list[Launch]], n_boot: int = 2000) -> PolicyAnalysis:
     step_times = {ws: [run_step_times(d) for d in launches] for ws, launches in docs.items()}
-    batch = {ws: launches[0]["config"]["global_batch_size"] for ws, launches in docs.items()}
-    over = {ws: bool(launches[0]["env"]["oversubscribed"]) for ws, launches in docs.items()}
+    batch = {ws: launches[0].global_batch_size for ws, launches in docs.items()}
+    over = {ws: launches[0].oversubscribed for ws, launches in docs.items()}
     points = speedup_curve(step_times, batch, oversubscribed=over, n_boot=n_boot)
     breakdowns = {ws: breakdown(launches) for ws, launches in docs.items()}
     sizes = sorted(docs)
@@ -101,11 +155,14 @@ def analyse_policy(policy: str, docs: dict[int, list[dict]], n_boot: int = 2000)
     model, note = fit_model(docs, {p.world_size: p.step_time.point for p in points})
     return PolicyAnalysis(policy, points, fastest(points).world_size, breakdowns,
                           {ws: comm_seconds(launches) for ws, launches in docs.items()}, kf,
-                          {ws: dict(skew_summary(launches)) for ws, launches in docs.items()}, changes, model, note)
+                          {ws: dict(skew_summary(launches)) for ws, launches in docs.items()}, changes, model, note,
+                          launch_counts={ws: len(launches) for ws, launches in docs.items()},
+                          wall_time={ws: mean_wall_time(launches) for ws, launches in docs.items()},
+                          comm_overlap={ws: comm_overlap(launches) for ws, launches in docs.items()})
 
 
-def analyse(docs: dict[tuple[str, int], list[dict]], n_boot: int = 2000) -> dict[str, PolicyAnalysis]:
-    return {policy: analyse_policy(policy, by_ws, n_boot) for policy, by_ws in group_docs(docs).items()}
+def analyse(series: LaunchSeries, n_boot: int = 2000) -> dict[str, PolicyAnalysis]:
+    return {policy: analyse_policy(policy, by_ws, n_boot) for policy, by_ws in by_policy(series).items()}
 
 
 def analysis_json(analysis: dict[str, PolicyAnalysis]) -> dict:
@@ -125,5 +182,7 @@ def analysis_json(analysis: dict[str, PolicyAnalysis]) -> dict:
                 "fit": {k: v for k, v in asdict(a.model.model).items()},
             },
             "model_note": a.model_note,
+            "wall_time": {str(k): v for k, v in a.wall_time.items()},
+            "comm_overlap": {str(k): v for k, v in a.comm_overlap.items()},
         }
     return out

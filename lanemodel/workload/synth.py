@@ -94,7 +94,7 @@ class SynthLane:
     dash_phase: float = 0.0
     dash_duty: float = 0.5  # painted fraction of each cycle
 
-    def is_painted(self, y: float, scene: "SynthScene") -> bool:
+    def is_painted(self, y: float, scene: SynthScene) -> bool:
         """Whether row ``y`` of this lane carries paint (False in dash gaps)."""
         if y < self.start_y:
             return False

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import torch
 
-from .data import load_frame_cache, normalise, split_label_files
-from .evaluate import evaluate_files
-from .model import LaneNet
-from .targets import decode_logits
+from lanemodel.training.data import load_frame_cache, normalise, split_label_files
+from lanemodel.training.model import LaneNet
+from lanemodel.training.targets import decode_logits
+from lanemodel.workload.evaluate import evaluate_files
 
 
 @torch.no_grad()

@@ -14,7 +14,7 @@ from typing import TypedDict
 
 import numpy as np
 
-from benchmarks.stats import Interval, bootstrap_median, bootstrap_ratio, median_of_launches
+from lanemodel.analysis.stats import Interval, bootstrap_median, bootstrap_ratio, median_of_launches
 
 CAUSES = ("compute", "optimizer", "communication", "data", "wait", "other")
 
@@ -32,6 +32,7 @@ class ScalingPoint:
     efficiency: Interval
     samples_per_second: float
     oversubscribed: bool
+    reference_world_size: int | None = None   # what speedup is relative to (None in runs saved before it)
 
 
 def _scaled(interval: Interval, factor: float) -> Interval:
@@ -92,6 +93,7 @@ def speedup_curve(
                 efficiency=_scaled(speedup, 1.0 / ideal),
                 samples_per_second=global_batch[world_size] / median_of_launches(launches),
                 oversubscribed=flags.get(world_size, False),
+                reference_world_size=reference,
             )
         )
     return points

@@ -16,10 +16,11 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .config import TrainConfig
-from .forkserver import ForkedRank
-from .recorder import ENV_LAUNCH_TIME, error_path
-from .threads import ThreadPlan
+from lanemodel.engine.forkserver import ForkedRank
+from lanemodel.engine.progress import StepCallback
+from lanemodel.engine.recorder import ENV_LAUNCH_TIME, error_path, records_path
+from lanemodel.engine.threads import ThreadPlan
+from lanemodel.training.config import TrainConfig
 
 POLL_INTERVAL_S = 0.05
 PORT_ATTEMPTS = 3
@@ -126,8 +127,11 @@ def _start_rank(spawn: str, argv: list[str], env: dict[str, str], log: Path):
 
 
 def launch_ranks(cfg: TrainConfig, plans: list[ThreadPlan], run_dir: str | Path, timeout_s: float,
-                 fault: str = "", spawn: str = "fresh") -> LaunchOutcome:
-    """Run one training with len(plans) ranks; raise LaunchError on a failure or when ``timeout_s`` passes."""
+                 fault: str = "", spawn: str = "fresh", on_step: StepCallback | None = None) -> LaunchOutcome:
+    """Run one training with len(plans) ranks; raise LaunchError on a failure or when ``timeout_s`` passes.
+
+    ``on_step`` is called with rank 0's finished steps whenever that count grows (live progress).
+    """
     if timeout_s <= 0:
         raise ValueError(f"timeout must be > 0 s, got {timeout_s}")
     if spawn not in SPAWN_METHODS:
@@ -148,7 +152,7 @@ def launch_ranks(cfg: TrainConfig, plans: list[ThreadPlan], run_dir: str | Path,
             for rank, plan in enumerate(plans):
                 env = _rank_env(plan, rank, world_size, port, launch_time)
                 procs.append(_start_rank(spawn, argv, env, log_path(run_dir, rank)))
-            failed = _supervise(procs, started + timeout_s, run_dir, timeout_s)
+            failed = _supervise(procs, started + timeout_s, run_dir, timeout_s, on_step)
         except LaunchError as exc:
             exc.pids = [p.pid for p in procs]
             raise
@@ -164,9 +168,35 @@ def launch_ranks(cfg: TrainConfig, plans: list[ThreadPlan], run_dir: str | Path,
     raise AssertionError("unreachable")
 
 
-def _supervise(procs: list, deadline: float, run_dir: Path, timeout_s: float) -> dict[int, int]:
+class StepCounter:
+    """Finished steps of one rank, read from its records file only when the file has grown."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        self.count = 0
+        self._size = 0
+
+    def grew(self) -> bool:
+        try:
+            size = self.path.stat().st_size
+        except OSError:
+            return False
+        if size == self._size:
+            return False
+        self._size = size
+        with self.path.open("rb") as records:
+            count = records.read().count(b"\n")
+        grew, self.count = count > self.count, count
+        return grew
+
+
+def _supervise(procs: list, deadline: float, run_dir: Path, timeout_s: float,
+               on_step: StepCallback | None = None) -> dict[int, int]:
     """Wait for every rank; return {rank: exit code} of failed ranks, empty when all succeeded."""
+    steps = StepCounter(records_path(run_dir, 0))
     while True:
+        if on_step is not None and steps.grew():
+            on_step(steps.count)
         codes = [p.poll() for p in procs]
         failed = {r: c for r, c in enumerate(codes) if c not in (None, 0)}
         if failed:

@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .model import ModelSpec
-from .targets import encode_lanes, segmentation_mask
-from .tusimple import find_label_files, image_path, read_label_files
+from lanemodel.training.model import ModelSpec
+from lanemodel.training.targets import encode_lanes, segmentation_mask
+from lanemodel.workload.tusimple import find_label_files, image_path, read_label_files
 
 TEST_LABEL_FILE = "test_label.json"
 IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1) * 255

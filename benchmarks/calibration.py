@@ -1,0 +1,119 @@
+"""Measure the gate's error rates on this machine: repeated A/A and injected-slowdown comparisons.
+
+Each round saves a fresh baseline in its own pytest session, then compares against it in further
+sessions (A/A ones, and ones with ``--inject-step-slowdown`` 5, 10, 20 %), in a random order so that
+drift during the calibration hits every kind alike. A session is the unit because the gate's hardest
+noise is between sessions. Rates come with Wilson 95 % intervals (scipy.stats.binomtest).
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from scipy import stats
+
+from lanemodel.settings import SweepSettings
+
+KINDS = ("A/A", "A/A", "A/A", "+5%", "+10%", "+20%")      # per round: three A/A, one of each slowdown
+SLOWDOWN = {"A/A": 0.0, "+5%": 5.0, "+10%": 10.0, "+20%": 20.0}
+SESSION_TIMEOUT_S = 1800
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@dataclass
+class Tally:
+    runs: int = 0
+    regressed: int = 0
+    inconclusive: int = 0          # runs with at least one inconclusive verdict
+    wall_times: list[float] = field(default_factory=list)
+    step_ratios: list[float] = field(default_factory=list)
+
+    def rate(self, count: int) -> dict:
+        if not self.runs:
+            return {"rate": None, "low": None, "high": None}
+        interval = stats.binomtest(count, self.runs).proportion_ci(confidence_level=0.95, method="wilson")
+        return {"rate": count / self.runs, "low": float(interval.low), "high": float(interval.high)}
+
+    def summary(self) -> dict:
+        return {"runs": self.runs, "regressed": self.rate(self.regressed),
+                "any_inconclusive": self.rate(self.inconclusive),
+                "median_wall_s": sorted(self.wall_times)[len(self.wall_times) // 2] if self.wall_times else None,
+                "step_time_ratios": self.step_ratios}
+
+
+def session_args(opts: SweepSettings) -> list[str]:
+    """The options of the calibrating session, passed on to every session it runs."""
+    return ["--world-sizes", ",".join(map(str, opts.world_sizes)), "--preset", opts.preset,
+            "--steps", str(opts.steps), "--drop-warmup", str(opts.drop_warmup),
+            "--global-batch", str(opts.global_batch), "--threads", ",".join(opts.threads),
+            "--scaling", opts.scaling, "--spawn", opts.spawn, "--rounds", str(opts.rounds),
+            "--warmup-launches", str(opts.warmup_launches),
+            "--scaling-max-rounds", str(opts.scaling_max_rounds), "--scaling-budget-s", str(opts.scaling_budget_s),
+            "--scaling-max-slowdown", str(opts.scaling_max_slowdown),
+            "--scaling-max-efficiency-drop", str(opts.scaling_max_efficiency_drop),
+            "--scaling-alpha", str(opts.scaling_alpha), "--scaling-beta", str(opts.scaling_beta),
+            "--scaling-session-sd", str(opts.scaling_session_sd)]
+
+
+def run_session(work: Path, name: str, args: list[str]) -> tuple[dict, float]:
+    """One pytest session of the suite; returns its saved run and its wall time."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")}
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "pytest", str(ROOT / "benchmarks"), "-p", "no:cacheprovider",
+                           "-q", "-p", "no:randomly", f"--benchmark-storage=file://{work / 'storage'}",
+                           f"--benchmark-save={name}", "--results-dir", str(work / "results"), *args],
+                          cwd=ROOT, capture_output=True, text=True, timeout=SESSION_TIMEOUT_S, env=env)
+    wall = time.perf_counter() - started
+    if proc.returncode not in (0, 1):
+        raise RuntimeError(f"calibration session {name} failed with exit code {proc.returncode}:\n"
+                           f"{proc.stdout[-3000:]}\n{proc.stderr[-2000:]}")
+    (saved,) = sorted((work / "storage").rglob(f"*_{name}.json"))
+    return json.loads(saved.read_text()), wall
+
+
+def calibrate(opts: SweepSettings, rounds: int, work: Path, note: Callable[[str], None] = print,
+              seed: int = 0) -> dict:
+    """``rounds`` rounds of: a baseline session, then the KINDS against it in a random order."""
+    rng = random.Random(seed)
+    base_args = session_args(opts)
+    tallies = {kind: Tally() for kind in SLOWDOWN}
+    for round_index in range(rounds):
+        baseline, wall = run_session(work, f"base{round_index}", base_args)
+        baseline_path = sorted((work / "storage").rglob(f"*_base{round_index}.json"))[0]
+        note(f"round {round_index + 1}/{rounds}: baseline saved in {wall:.0f} s")
+        kinds = list(KINDS)
+        rng.shuffle(kinds)
+        for index, kind in enumerate(kinds):
+            args = [*base_args, "--scaling-baseline", str(baseline_path),
+                    "--inject-step-slowdown", str(SLOWDOWN[kind])]
+            saved, wall = run_session(work, f"r{round_index}_{index}", args)
+            verdicts = saved["scaling"]["gate"]["verdicts"]
+            tally = tallies[kind]
+            tally.runs += 1
+            tally.regressed += any(v["verdict"] == "regressed" for v in verdicts)
+            tally.inconclusive += any(v["verdict"] == "inconclusive" for v in verdicts)
+            tally.wall_times.append(wall)
+            tally.step_ratios += [round(v["ratio"], 4) for v in verdicts if v["metric"] == "step_time_ratio"]
+            words = ", ".join(f"ws{v['world_size']} {v['metric'].split('_')[0]} {v['ratio']:.3f} {v['verdict']}"
+                              for v in verdicts)
+            note(f"  {kind:>5}: {words} ({wall:.0f} s)")
+    return {"rounds": rounds, "settings": asdict(opts), "kinds": {k: t.summary() for k, t in tallies.items()}}
+
+
+def table(result: dict) -> list[str]:
+    lines = [f"{'comparison':>10} {'runs':>5} {'regressed [95% CI]':>24} {'any inconclusive [95% CI]':>28} "
+             f"{'median wall s':>14}"]
+    for kind, row in result["kinds"].items():
+        def cell(rate: dict) -> str:
+            return "n/a" if rate["rate"] is None else f"{rate['rate']:.2f} [{rate['low']:.2f}, {rate['high']:.2f}]"
+        wall = row["median_wall_s"]
+        lines.append(f"{kind:>10} {row['runs']:>5} {cell(row['regressed']):>24} {cell(row['any_inconclusive']):>28} "
+                     f"{'n/a' if wall is None else f'{wall:.0f}':>14}")
+    return lines

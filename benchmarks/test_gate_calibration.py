@@ -1,0 +1,27 @@
+"""The gate's calibration (selected with --gate-calibration K): its false-alarm rate, inconclusive rate and
+power at 5, 10 and 20 % slowdowns, measured by whole sessions on this machine and saved like any run."""
+import json
+from pathlib import Path
+
+import pytest
+
+from benchmarks.calibration import calibrate, table
+
+pytestmark = pytest.mark.gate_calibration
+
+
+def test_gate_calibration(benchmark, request, suite_options, tmp_path_factory):
+    rounds = request.config.getoption("lanebench_calibration")
+    if rounds < 1:
+        raise pytest.UsageError(f"--gate-calibration needs at least 1 round, got {rounds}")
+    reporter = request.config.pluginmanager.get_plugin("terminalreporter")
+    note = (lambda text: reporter.write_line(text)) if reporter else print
+    work = tmp_path_factory.mktemp("calibration")
+    result = benchmark.pedantic(lambda: calibrate(suite_options, rounds, work, note), rounds=1, iterations=1)
+    benchmark.extra_info.update(result)
+    out = Path(suite_options.results_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "gate_calibration.json").write_text(json.dumps(result, indent=1))
+    for line in table(result):
+        note(line)
+    assert all(row["runs"] > 0 for row in result["kinds"].values())

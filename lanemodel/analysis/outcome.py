@@ -1,0 +1,52 @@
+"""What one suite session concluded: the analysed curve per thread policy, thread contention and the gate.
+
+The outputs (report, plots, terminal table) only format this object; the saved run stores
+``saved_json()`` under its ``scaling`` key.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from lanemodel.analysis.curve import ContentionRow, PolicyAnalysis, analyse, analysis_json, thread_contention
+from lanemodel.analysis.gate import GateResult, GateSettings, GateVerdict, verdicts_json
+from lanemodel.records import SCHEMA_VERSION, LaunchSeries, by_policy
+
+
+@dataclass
+class SuiteOutcome:
+    config: dict
+    analysis: dict[str, PolicyAnalysis]
+    gate: GateResult | None
+    gate_settings: GateSettings
+    baseline_name: str
+    contention: list[ContentionRow] = field(default_factory=list)
+    files: dict[str, str] = field(default_factory=dict)
+    extra_launches: list[str] = field(default_factory=list)   # which world sizes got more launches, and why
+
+    @property
+    def verdicts(self) -> list[GateVerdict]:
+        return self.gate.verdicts if self.gate else []
+
+    @property
+    def gate_notes(self) -> list[str]:
+        return self.gate.notes if self.gate else []
+
+    @property
+    def regressed(self) -> list[GateVerdict]:
+        return self.gate.regressed if self.gate else []
+
+    def saved_json(self) -> dict:
+        return {"schema_version": SCHEMA_VERSION, "config": self.config, "analysis": analysis_json(self.analysis),
+                "contention": [asdict(row) for row in self.contention],
+                "gate": (verdicts_json(self.gate, self.baseline_name, self.gate_settings)
+                         if self.gate is not None else None),
+                "extra_launches": self.extra_launches,
+                "files": self.files}
+
+
+def summarise_session(series: LaunchSeries, config: dict, gate: GateResult | None, settings: GateSettings,
+                      baseline_name: str, extra_launches: list[str] | None = None,
+                      n_boot: int = 2000) -> SuiteOutcome:
+    """Analyse everything a session measured (failed launches are left out of the statistics)."""
+    return SuiteOutcome(config, analyse(series, n_boot), gate, settings, baseline_name,
+                        thread_contention(by_policy(series), n_boot), extra_launches=list(extra_launches or []))

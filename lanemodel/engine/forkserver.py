@@ -1,0 +1,105 @@
+"""Rank processes forked from a server that has already imported torch and torchvision.
+
+A fresh interpreter spends about 2-3 s importing torch and torchvision before a rank can rendezvous,
+and on 2 cores four ranks importing at once take twice that. A fork server imports them once per
+session; a rank forked from it starts in a fraction of a second. The child still gets its own
+session, environment, thread budget and affinity: ``lanemodel.engine.rank`` (which applies the budget on
+import) is imported in the child, never in the server.
+"""
+from __future__ import annotations
+
+import functools
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PRELOAD = ["torch", "torchvision", "torch.distributed", "lanemodel.training.train"]
+
+
+@functools.cache
+def _context():
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(PRELOAD)
+    return context
+
+
+def _run_rank(argv: list[str], env: dict[str, str], log_file: str) -> None:
+    os.setsid()  # its own process group, so the launcher can kill it with everything it started
+    fd = os.open(log_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    os.environ.clear()
+    os.environ.update(env)
+    from lanemodel.engine.rank import main
+
+    sys.exit(main(argv))
+
+
+class ForkedRank:
+    """The subset of subprocess.Popen the launcher uses, for a rank forked from the server."""
+
+    def __init__(self, argv: list[str], env: dict[str, str], log_file: Path):
+        self._process = _context().Process(target=_run_rank, args=(argv, env, str(log_file)))
+        self._process.start()
+        self.pid = self._process.pid
+
+    def poll(self) -> int | None:
+        return self._process.exitcode
+
+    def wait(self, timeout: float | None = None) -> int:
+        self._process.join(timeout)
+        if self._process.exitcode is None:
+            raise subprocess.TimeoutExpired(f"rank pid {self.pid}", timeout or 0)
+        return self._process.exitcode
+
+
+def _stop_helper(pid: int | None, alive_fd: int | None, what: str, timeout_s: float) -> None:
+    """Close the helper's "alive" pipe (its signal to exit), wait for it, kill it if it lingers."""
+    if pid is None:
+        return
+    if alive_fd is not None:
+        try:
+            os.close(alive_fd)
+        except OSError:
+            pass
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            done, _ = os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if done:
+            return
+        time.sleep(0.01)
+    print(f"warning: multiprocessing {what} (pid {pid}) did not exit; killing it", file=sys.stderr)
+    try:
+        os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    except (ProcessLookupError, ChildProcessError):
+        pass
+
+
+def shutdown_fork_server(timeout_s: float = 5.0) -> None:
+    """Stop the fork server and the resource tracker now, so no process outlives the sweep or session.
+
+    multiprocessing only stops them when the interpreter exits, about a second after a command returns;
+    a later launch starts them again. Uses the helpers' private state: there is no public stop.
+    """
+    from multiprocessing import forkserver, resource_tracker
+
+    server = forkserver._forkserver
+    with server._lock:
+        _stop_helper(server._forkserver_pid, server._forkserver_alive_fd, "fork server", timeout_s)
+        address = server._forkserver_address
+        server._forkserver_pid = server._forkserver_alive_fd = server._forkserver_address = None
+        if address and not address.startswith("\0"):
+            Path(address).unlink(missing_ok=True)
+    tracker = resource_tracker._resource_tracker
+    with tracker._lock:
+        _stop_helper(tracker._pid, tracker._fd, "resource tracker", timeout_s)
+        tracker._pid = tracker._fd = None

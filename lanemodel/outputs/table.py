@@ -1,0 +1,35 @@
+"""The terminal summary of a suite session: the curve per thread policy, then the gate's verdicts."""
+from __future__ import annotations
+
+from lanemodel.analysis.outcome import SuiteOutcome
+
+
+def summary_lines(outcome: SuiteOutcome) -> list[str]:
+    cfg = outcome.config
+    lines = []
+    for policy, a in outcome.analysis.items():
+        lines.append(f"threads={policy}  preset={cfg['preset']}  scaling={cfg['scaling']}  "
+                     f"global batch={cfg['global_batch']}  cores={cfg['cores_available']}  cpu={cfg['cpu_model']}")
+        lines.append(f"{'ranks':>5} {'step s':>8} {'95% CI':>17} {'samples/s':>10} {'speedup':>8} "
+                     f"{'effic.':>7} {'comm s':>7}  note")
+        for p in a.points:
+            comm = a.comm_seconds.get(p.world_size)
+            note = "oversubscribed" if p.oversubscribed else ""
+            note += "  <- fastest" if p.world_size == a.fastest_world_size else ""
+            interval = f"[{p.step_time.low:>7.3f},{p.step_time.high:>7.3f}]"
+            lines.append(f"{p.world_size:>5} {p.step_time.point:>8.3f} {interval}"
+                         f" {p.samples_per_second:>10.1f} {p.speedup.point:>8.2f} {p.efficiency.point:>7.2f} "
+                         f"{comm if comm is not None else float('nan'):>7.3f}  {note}")
+    if outcome.baseline_name:
+        lines.append(f"regression gate against {outcome.baseline_name}:")
+        lines += ["  " + v.describe() for v in outcome.verdicts]
+        lines += ["  " + note for note in outcome.gate_notes + outcome.extra_launches]
+        if outcome.gate is not None and outcome.gate.refused:
+            lines.append(f"  NOT COMPARED: {outcome.gate.refused}")
+        elif outcome.regressed:
+            lines.append(f"  {len(outcome.regressed)} regressed")
+        else:
+            undecided = sum(v.verdict == "inconclusive" for v in outcome.verdicts)
+            lines.append("  no regression" + (f" ({undecided} inconclusive)" if undecided else ""))
+    lines += [f"{name}: {path}" for name, path in outcome.files.items()]
+    return lines

@@ -1,0 +1,203 @@
+"""The typed record model every layer shares: a rank's step record, one launch, and series of launches.
+
+A rank streams ``StepRecord``s; the collector turns one launch's records into a ``Launch`` (written as a
+metrics file); the analysis reads ``Launch``es grouped by (thread policy, world size). Warm-up steps are
+split from kept steps once, when a ``Launch`` is built, so no consumer filters them again. Pure Python:
+importable without torch or pytest.
+"""
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+# 2: "schema_version" written into every metrics file and saved run. Version 1 is the layout before
+# versions existed (no key); it holds the same fields and is read as is.
+SCHEMA_VERSION = 2
+READABLE_VERSIONS = (1, 2)
+
+
+class SchemaError(ValueError):
+    """A metrics file or saved run this version cannot read; the message names the file and the problem."""
+
+
+@dataclass(frozen=True)
+class StepRecord:
+    """One rank's one step: the study's fields first, then the measured parts that explain them."""
+
+    step: int
+    loss: float
+    batch_size: int              # this rank's
+    global_batch_size: int
+    lr: float
+    step_time: float             # seconds, perf_counter
+    total_elapsed: float         # seconds since this rank's first step began
+    start_time: float            # Unix seconds
+    end_time: float
+    data_time: float
+    forward_time: float
+    backward_time: float
+    comm_time: float | None      # all-reduce seconds of every bucket (None: not instrumented)
+    comm_exposed_time: float | None   # all-reduce time backward waited for after the last bucket launched
+    comm_buckets: int | None
+    optimizer_time: float
+    rank: int
+    world_size: int
+
+    @classmethod
+    def from_dict(cls, data: dict) -> StepRecord:
+        missing = [f.name for f in fields(cls) if f.name not in data]
+        if missing:
+            raise SchemaError(f"step record lacks {', '.join(missing)}")
+        return cls(**{f.name: data[f.name] for f in fields(cls)})
+
+
+@dataclass
+class Launch:
+    """One launch at one world size: configuration, machine, every rank's records and the run's step times.
+
+    ``run_step_times`` maps every step all ranks completed to the slowest rank's seconds (a step's time
+    for the run). ``kept_steps`` are those at or after ``warmup_steps_dropped``: the samples statistics use.
+    """
+
+    config: dict
+    env: dict
+    launch: dict
+    warmup_steps_dropped: int
+    run_step_times: dict[int, float]
+    skew: list[dict]
+    records: list[StepRecord]
+    rank_metas: list[dict] = field(default_factory=list)
+    error: str | None = None
+    schema_version: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        steps = sorted(self.run_step_times.items(), key=lambda item: int(item[0]))
+        self.run_step_times = {int(step): float(seconds) for step, seconds in steps}
+        self.kept_steps: tuple[int, ...] = tuple(s for s in self.run_step_times if s >= self.warmup_steps_dropped)
+        self.kept_step_times: tuple[float, ...] = tuple(self.run_step_times[s] for s in self.kept_steps)
+        kept = set(self.kept_steps)
+        by_step: dict[int, list[StepRecord]] = defaultdict(list)
+        for record in self.records:
+            if record.step in kept:
+                by_step[record.step].append(record)
+        self.kept_records_by_step: dict[int, list[StepRecord]] = dict(sorted(by_step.items()))
+
+    @property
+    def world_size(self) -> int:
+        return int(self.config["world_size"])
+
+    @property
+    def policy(self) -> str:
+        return str(self.config["threads"])
+
+    @property
+    def global_batch_size(self) -> int:
+        return int(self.config["global_batch_size"])
+
+    @property
+    def oversubscribed(self) -> bool:
+        return bool(self.env.get("oversubscribed"))
+
+    @property
+    def finished(self) -> bool:
+        return not self.error
+
+    @property
+    def kept_records(self) -> list[StepRecord]:
+        """Records of kept steps that every rank completed, in (step, rank) order."""
+        return [r for records in self.kept_records_by_step.values() for r in records]
+
+    @property
+    def wall_time(self) -> float | None:
+        return self.launch.get("wall_time") if self.launch else None
+
+    @property
+    def launch_to_first_step(self) -> float | None:
+        return self.launch.get("launch_to_first_step") if self.launch else None
+
+    def to_dict(self) -> dict:
+        return {"schema_version": SCHEMA_VERSION, "config": self.config, "env": self.env, "launch": self.launch,
+                "rank_metas": self.rank_metas, "warmup_steps_dropped": self.warmup_steps_dropped,
+                "run_step_times": {str(s): t for s, t in self.run_step_times.items()}, "skew": self.skew,
+                "error": self.error, "records": [asdict(r) for r in self.records]}
+
+    @classmethod
+    def from_dict(cls, doc: dict, source: str = "metrics document") -> Launch:
+        version = check_version(doc, source)
+        try:
+            return cls(config=doc["config"], env=doc["env"], launch=doc["launch"] or {},
+                       warmup_steps_dropped=int(doc["warmup_steps_dropped"]),
+                       run_step_times=doc["run_step_times"], skew=doc.get("skew", []),
+                       records=[StepRecord.from_dict(r) for r in doc["records"]],
+                       rank_metas=doc.get("rank_metas", []), error=doc.get("error"), schema_version=version)
+        except KeyError as exc:
+            raise SchemaError(f"{source}: missing field {exc.args[0]!r}") from None
+        except SchemaError as exc:
+            raise SchemaError(f"{source}: {exc}") from None
+
+
+def check_version(doc: dict, source: str) -> int:
+    """The schema version of a metrics file or saved run; an unknown one is refused, naming it."""
+    if not isinstance(doc, dict):
+        raise SchemaError(f"{source}: not a JSON object")
+    version = doc.get("schema_version", 1)
+    if version not in READABLE_VERSIONS:
+        raise SchemaError(f"{source}: schema version {version!r} is not one this version reads "
+                          f"({', '.join(map(str, READABLE_VERSIONS))}); it was written by another version")
+    return int(version)
+
+
+def load_launch(path: str | Path) -> Launch:
+    path = Path(path)
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SchemaError(f"metrics file {path} is not readable JSON: {exc}") from None
+    return Launch.from_dict(doc, f"metrics file {path}")
+
+
+def save_launch(launch: Launch, path: str | Path) -> Path:
+    path = Path(path)
+    path.write_text(json.dumps(launch.to_dict(), indent=1))
+    return path
+
+
+# Launches of one session keyed by (thread policy, world size): the shape the analysis consumes.
+LaunchSeries = dict[tuple[str, int], list[Launch]]
+
+
+def by_policy(series: LaunchSeries) -> dict[str, dict[int, list[Launch]]]:
+    """Finished launches per policy and world size; failed launches are left out of the statistics."""
+    grouped: dict[str, dict[int, list[Launch]]] = defaultdict(dict)
+    for (policy, world_size), launches in sorted(series.items()):
+        finished = [launch for launch in launches if launch.finished and launch.kept_steps]
+        if finished:
+            grouped[policy][world_size] = finished
+    return dict(grouped)
+
+
+def launch_name(policy: str, world_size: int, index: int) -> str:
+    return f"{policy}_ws{world_size}_launch{index}"
+
+
+def metrics_path(results_dir: Path, name: str) -> Path:
+    return Path(results_dir) / f"metrics_{name}.json"
+
+
+def load_results_dir(results_dir: str | Path) -> LaunchSeries:
+    """Every launch a results directory holds (``metrics_*.json``), keyed by (policy, world size).
+
+    A file of another schema version, or not a metrics file at all, is an error naming it.
+    """
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        raise SchemaError(f"results directory {results_dir} does not exist")
+    series: LaunchSeries = {}
+    for path in sorted(results_dir.glob("metrics_*.json")):
+        launch = load_launch(path)
+        series.setdefault((launch.policy, launch.world_size), []).append(launch)
+    if not series:
+        raise SchemaError(f"results directory {results_dir} holds no metrics_*.json file")
+    return series

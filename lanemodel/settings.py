@@ -1,0 +1,202 @@
+"""Every option of a scaling measurement, declared once.
+
+The pytest suite (``--world-sizes`` and ``scaling_world_sizes`` in pytest.ini), ``python -m lanemodel
+sweep`` and the gate read their options from ``OPTIONS``: one name, one default, one help text, one
+parser that names the option in its error. Pure Python, so the CLI can check its input before torch loads.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+PRESET_NAMES = ("tiny", "small", "full")       # lanemodel.training.model.PRESETS, checked by a test
+SCALING_MODES = ("strong", "weak")
+SPAWN_METHODS = ("fresh", "forkserver")
+
+
+class SettingsError(ValueError):
+    """Bad option value found before any work started; the message names the option."""
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str
+    default: str
+    help: str
+    parse: Callable[[str, str], Any]     # (flag, text) -> value, raising SettingsError
+    scope: str = "sweep"                 # "sweep": suite and `python -m lanemodel sweep`; "suite": pytest only
+    ini: str = ""
+
+    @property
+    def flag(self) -> str:
+        return "--" + self.name.replace("_", "-")
+
+    @property
+    def ini_key(self) -> str:
+        return self.ini or (self.name if self.name.startswith("scaling_") else f"scaling_{self.name}")
+
+
+def _number(kind: type, low: float, high: float = math.inf, low_open: bool = False):
+    def parse(flag: str, text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise SettingsError(f"{flag}: {text!r} is not a {'whole ' if kind is int else ''}number") from None
+        if not math.isfinite(value) or value < low or (low_open and value == low) or value > high:
+            bound = f"> {low:g}" if low_open else f">= {low:g}"
+            raise SettingsError(f"{flag} must be {bound}" + (f" and <= {high:g}" if high != math.inf else "")
+                                + f", got {text}")
+        return value
+    return parse
+
+
+def _choice(choices: tuple[str, ...]):
+    def parse(flag: str, text: str) -> str:
+        if text not in choices:
+            raise SettingsError(f"{flag}: unknown value {text!r}; choose one of {', '.join(choices)}")
+        return text
+    return parse
+
+
+def parse_world_sizes(flag: str, text: str) -> tuple[int, ...]:
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    if not parts:
+        raise SettingsError(f"{flag} is empty ({text!r}); give e.g. 1,2,4")
+    sizes = []
+    for part in parts:
+        try:
+            size = int(part)
+        except ValueError:
+            raise SettingsError(f"{flag}: {part!r} is not a whole number") from None
+        if size < 1:
+            raise SettingsError(f"{flag}: {size} is not a valid world size (must be >= 1)")
+        sizes.append(size)
+    if len(set(sizes)) != len(sizes):
+        raise SettingsError(f"{flag}: {text!r} names a world size twice")
+    return tuple(sizes)
+
+
+def parse_thread_policies(flag: str, text: str) -> tuple[str, ...]:
+    policies = tuple(p.strip() for p in text.split(",") if p.strip())
+    if not policies:
+        raise SettingsError(f"{flag} is empty; give naive, tuned or a thread count")
+    for policy in policies:
+        if policy not in ("naive", "tuned") and not (policy.isdigit() and int(policy) >= 1):
+            raise SettingsError(f"{flag}: {policy!r} is not naive, tuned or a thread count >= 1")
+    return policies
+
+
+def _text(flag: str, text: str) -> str:
+    return text
+
+
+OPTIONS: tuple[Option, ...] = (
+    Option("world_sizes", "1,2,4,8,16", "comma-separated DDP world sizes to measure", parse_world_sizes),
+    Option("preset", "tiny", "model preset: tiny, small or full", _choice(PRESET_NAMES)),
+    Option("steps", "12", "training steps per launch", _number(int, 1)),
+    Option("drop_warmup", "2", "first steps of each launch left out of the statistics (DDP rebuilds buckets)",
+           _number(int, 0)),
+    Option("global_batch", "16", "global batch (strong scaling) or per-rank batch (weak)", _number(int, 1)),
+    Option("threads", "tuned", "thread policies, comma-separated: naive, tuned, or a count per rank",
+           parse_thread_policies),
+    Option("scaling", "strong", "strong (fixed global batch) or weak (fixed per-rank batch)",
+           _choice(SCALING_MODES), ini="scaling_mode"),
+    Option("spawn", "fresh", "start ranks as fresh interpreters (fresh) or fork them from a server that "
+           "has imported torch (forkserver)", _choice(SPAWN_METHODS)),
+    Option("results_dir", "results", "where metrics JSON, plots and REPORT.md go", _text),
+    Option("launch_timeout", "900", "seconds before a launch's process tree is killed",
+           _number(float, 0, low_open=True)),
+    Option("inject_comm_delay_ms", "0", "sleep added to every cross-rank all-reduce (a slowdown the gate must "
+           "catch; not a comparability difference)", _number(float, 0)),
+    Option("inject_step_slowdown", "0", "percent by which every rank's every step is made longer, at every "
+           "world size (a slowdown the gate must catch; not a comparability difference)", _number(float, 0, 1000)),
+    Option("rounds", "10", "launches per world size before any extra ones; launches are the samples",
+           _number(int, 1), scope="suite"),
+    Option("warmup_launches", "1", "unrecorded launches per world size before the measured ones (the first "
+           "launch of a session ran up to 2x slower here)", _number(int, 0), scope="suite"),
+    Option("scaling_max_rounds", "20", "most launches per world size when the gate's verdict stays "
+           "inconclusive (or, with no baseline, until the median is known to about 1 %)",
+           _number(int, 1), scope="suite"),
+    Option("scaling_budget_s", "240", "wall seconds the extra launches of a session may take in all",
+           _number(float, 0), scope="suite"),
+    Option("scaling_baseline", "", "baseline to gate against: a saved JSON path, or a run id/name in the "
+           "benchmark storage (default: the --benchmark-compare one)", _text, scope="suite"),
+    Option("scaling_max_slowdown", "1.10", "largest allowed current/baseline median step-time ratio",
+           _number(float, 1.0, 3.0, low_open=True), scope="suite"),
+    Option("scaling_max_efficiency_drop", "0.10", "largest allowed relative drop of parallel efficiency",
+           _number(float, 0.0, 0.9, low_open=True), scope="suite"),
+    Option("scaling_alpha", "0.05", "false-alarm budget of a whole gated run (divided over metrics and looks)",
+           _number(float, 0.0, 0.5, low_open=True), scope="suite"),
+    Option("scaling_beta", "0.20", "largest chance that a slowdown at the limit is called pass",
+           _number(float, 0.0, 0.5, low_open=True), scope="suite"),
+    Option("scaling_session_sd", "0.03", "log-sd of the session-to-session offset of a step-time ratio, "
+           "measured by --gate-calibration on this machine kind", _number(float, 0.0, 0.5), scope="suite"),
+)
+BY_NAME = {option.name: option for option in OPTIONS}
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    """Validated options of a measurement (pytest suite or sweep)."""
+
+    world_sizes: tuple[int, ...]
+    preset: str
+    steps: int
+    drop_warmup: int
+    global_batch: int
+    threads: tuple[str, ...]
+    scaling: str
+    spawn: str
+    results_dir: str
+    launch_timeout: float
+    inject_comm_delay_ms: float
+    inject_step_slowdown: float
+    rounds: int
+    warmup_launches: int
+    scaling_max_rounds: int
+    scaling_budget_s: float
+    scaling_baseline: str
+    scaling_max_slowdown: float
+    scaling_max_efficiency_drop: float
+    scaling_alpha: float
+    scaling_beta: float
+    scaling_session_sd: float
+
+def parse_settings(raw: Mapping[str, str | None], scope: str = "suite") -> SweepSettings:
+    """Parse every option (missing ones take their default) and check them together; ``scope`` "sweep"
+    skips the checks of options only the suite offers.
+
+    Every combination that leaves nothing to measure is refused here, before any launch.
+    """
+    values = {}
+    for option in OPTIONS:
+        text = raw.get(option.name)
+        values[option.name] = option.parse(option.flag, option.default if text is None else str(text))
+    settings = SweepSettings(**values)
+    if settings.drop_warmup >= settings.steps:
+        raise SettingsError(f"--drop-warmup {settings.drop_warmup} leaves no step of --steps {settings.steps} "
+                            f"to measure; give more steps than warm-up steps")
+    if scope == "suite" and settings.scaling_max_rounds < settings.rounds:
+        raise SettingsError(f"--scaling-max-rounds {settings.scaling_max_rounds} is below --rounds "
+                            f"{settings.rounds}")
+    return settings
+
+
+def check_batch_splits(settings: SweepSettings) -> None:
+    """Strong scaling needs the global batch to split evenly over every world size of the sweep."""
+    if settings.scaling != "strong":
+        return
+    bad = [ws for ws in settings.world_sizes if settings.global_batch % ws]
+    if bad:
+        raise SettingsError(f"--global-batch {settings.global_batch} does not divide evenly across world "
+                            f"size {bad[0]}; choose a multiple of {max(settings.world_sizes)}")
+
+
+def look_sizes(rounds: int, max_rounds: int) -> list[int]:
+    """Launch counts at which the gate looks: rounds, then doubling, up to max_rounds."""
+    sizes = [rounds]
+    while sizes[-1] < max_rounds:
+        sizes.append(min(sizes[-1] * 2, max_rounds))
+    return sizes
