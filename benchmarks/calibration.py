@@ -19,6 +19,8 @@ from pathlib import Path
 
 from scipy import stats
 
+from benchmarks.options import gate_settings
+from lanemodel.analysis.gate import GateSettings, compare, series_from_benchmarks
 from lanemodel.settings import SweepSettings
 
 KINDS = ("A/A", "A/A", "A/A", "+5%", "+10%", "+20%")      # per round: three A/A, one of each slowdown
@@ -34,6 +36,14 @@ class Tally:
     inconclusive: int = 0          # runs with at least one inconclusive verdict
     wall_times: list[float] = field(default_factory=list)
     step_ratios: list[float] = field(default_factory=list)
+
+    def add(self, verdicts: list[str], wall: float | None, step_ratios: list[float]) -> None:
+        self.runs += 1
+        self.regressed += "regressed" in verdicts
+        self.inconclusive += "inconclusive" in verdicts
+        if wall is not None:
+            self.wall_times.append(wall)
+        self.step_ratios += [round(ratio, 4) for ratio in step_ratios]
 
     def rate(self, count: int) -> dict:
         if not self.runs:
@@ -79,13 +89,23 @@ def run_session(work: Path, name: str, args: list[str]) -> tuple[dict, float]:
 
 
 def calibrate(opts: SweepSettings, rounds: int, work: Path, note: Callable[[str], None] = print,
-              seed: int = 0) -> dict:
-    """``rounds`` rounds of: a baseline session, then the KINDS against it in a random order."""
+              seed: int = 0, progress_file: Path | None = None) -> dict:
+    """``rounds`` rounds of: a baseline session, then the KINDS against it in a random order.
+
+    Besides each session's own verdicts (against its round's baseline), every comparison session is
+    judged again against the baselines of the other rounds ("cross" pairs): more A/A pairs from the
+    same sessions, each against a baseline saved in another session, though not independent ones.
+    """
     rng = random.Random(seed)
     base_args = session_args(opts)
+    settings = gate_settings(opts)
     tallies = {kind: Tally() for kind in SLOWDOWN}
+    baselines: list[dict] = []
+    sessions: list[tuple[str, int, dict]] = []
+    result: dict = {}
     for round_index in range(rounds):
         baseline, wall = run_session(work, f"base{round_index}", base_args)
+        baselines.append(baseline)
         baseline_path = sorted((work / "storage").rglob(f"*_base{round_index}.json"))[0]
         note(f"round {round_index + 1}/{rounds}: baseline saved in {wall:.0f} s")
         kinds = list(KINDS)
@@ -94,23 +114,39 @@ def calibrate(opts: SweepSettings, rounds: int, work: Path, note: Callable[[str]
             args = [*base_args, "--scaling-baseline", str(baseline_path),
                     "--inject-step-slowdown", str(SLOWDOWN[kind])]
             saved, wall = run_session(work, f"r{round_index}_{index}", args)
+            sessions.append((kind, round_index, saved))
             verdicts = saved["scaling"]["gate"]["verdicts"]
-            tally = tallies[kind]
-            tally.runs += 1
-            tally.regressed += any(v["verdict"] == "regressed" for v in verdicts)
-            tally.inconclusive += any(v["verdict"] == "inconclusive" for v in verdicts)
-            tally.wall_times.append(wall)
-            tally.step_ratios += [round(v["ratio"], 4) for v in verdicts if v["metric"] == "step_time_ratio"]
+            tallies[kind].add([v["verdict"] for v in verdicts], wall,
+                              [v["ratio"] for v in verdicts if v["metric"] == "step_time_ratio"])
             words = ", ".join(f"ws{v['world_size']} {v['metric'].split('_')[0]} {v['ratio']:.3f} {v['verdict']}"
                               for v in verdicts)
             note(f"  {kind:>5}: {words} ({wall:.0f} s)")
-    return {"rounds": rounds, "settings": asdict(opts), "kinds": {k: t.summary() for k, t in tallies.items()}}
+            result = {"rounds": round_index + 1, "settings": asdict(opts), "gate": asdict(settings),
+                      "kinds": {k: t.summary() for k, t in tallies.items()},
+                      "cross": cross_pairs(sessions, baselines, settings)}
+            if progress_file is not None:
+                progress_file.write_text(json.dumps(result, indent=1))
+    return result
 
 
-def table(result: dict) -> list[str]:
+def cross_pairs(sessions: list[tuple[str, int, dict]], baselines: list[dict], settings: GateSettings) -> dict:
+    """Every comparison session judged against the baselines of the other rounds."""
+    tallies = {kind: Tally() for kind in SLOWDOWN}
+    for kind, round_index, saved in sessions:
+        current = series_from_benchmarks(saved["benchmarks"])
+        for other, baseline in enumerate(baselines):
+            if other == round_index:
+                continue
+            verdicts = compare(current, series_from_benchmarks(baseline["benchmarks"]), settings).verdicts
+            tallies[kind].add([v.verdict for v in verdicts], None,
+                              [v.ratio for v in verdicts if v.metric == "step_time_ratio"])
+    return {kind: tally.summary() for kind, tally in tallies.items()}
+
+
+def table(result: dict, key: str = "kinds") -> list[str]:
     lines = [f"{'comparison':>10} {'runs':>5} {'regressed [95% CI]':>24} {'any inconclusive [95% CI]':>28} "
              f"{'median wall s':>14}"]
-    for kind, row in result["kinds"].items():
+    for kind, row in result[key].items():
         def cell(rate: dict) -> str:
             return "n/a" if rate["rate"] is None else f"{rate['rate']:.2f} [{rate['low']:.2f}, {rate['high']:.2f}]"
         wall = row["median_wall_s"]

@@ -207,7 +207,9 @@ def _resolve_baseline(config: pytest.Config, opts: SweepSettings) -> tuple[dict 
         if opts.scaling_baseline:
             path = Path(opts.scaling_baseline)
             if not path.exists() and bench_session is not None and path.suffix != ".json":
-                found = list(bench_session.storage.load(opts.scaling_baseline))
+                # a run id ("0001") or a saved name ("main", stored as "0001_main.json")
+                found = (list(bench_session.storage.load(opts.scaling_baseline))
+                         or list(bench_session.storage.load(f"*_{opts.scaling_baseline}")))
                 if not found:
                     raise BaselineError(f"no saved benchmark run matches --scaling-baseline "
                                         f"{opts.scaling_baseline!r} in {bench_session.storage}")

@@ -17,11 +17,17 @@ def test_gate_calibration(benchmark, request, suite_options, tmp_path_factory):
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
     note = (lambda text: reporter.write_line(text)) if reporter else print
     work = tmp_path_factory.mktemp("calibration")
-    result = benchmark.pedantic(lambda: calibrate(suite_options, rounds, work, note), rounds=1, iterations=1)
-    benchmark.extra_info.update(result)
     out = Path(suite_options.results_dir)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "gate_calibration.json").write_text(json.dumps(result, indent=1))
+    saved = out / "gate_calibration.json"       # rewritten after every session: a stopped run keeps its data
+    result = benchmark.pedantic(lambda: calibrate(suite_options, rounds, work, note, progress_file=saved),
+                                rounds=1, iterations=1)
+    benchmark.extra_info.update(result)
+    saved.write_text(json.dumps(result, indent=1))
+    note("each session against its own round's baseline:")
     for line in table(result):
+        note(line)
+    note("every comparison session against the baselines of the other rounds:")
+    for line in table(result, "cross"):
         note(line)
     assert all(row["runs"] > 0 for row in result["kinds"].values())

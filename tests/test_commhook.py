@@ -1,14 +1,12 @@
 """The communication hook: averaging across real gloo ranks, and the exposed-time arithmetic."""
 import json
 import socket
+import subprocess
+import sys
 
 import pytest
-import torch
-import torch.distributed as dist
-import torch.multiprocessing as mp
-from torch.nn.parallel import DistributedDataParallel
 
-from lanemodel.training.commhook import CommTimer, timed_allreduce_hook
+from lanemodel.training.commhook import CommTimer
 
 
 def test_exposed_time_is_what_is_left_after_the_last_bucket_started():
@@ -25,22 +23,30 @@ def test_a_bucket_finished_before_the_last_one_started_is_not_exposed():
     assert total == pytest.approx(0.3) and exposed == pytest.approx(0.1) and buckets == 2
 
 
-def _two_rank_gradients(rank: int, port: int, out: str) -> None:
-    dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
-    torch.manual_seed(0)
-    model = torch.nn.Linear(4, 3)
-    ddp = DistributedDataParallel(model)
-    timer = CommTimer(world_size=2)
-    ddp.register_comm_hook(timer, timed_allreduce_hook)
-    output = ddp(torch.ones(2, 4))
-    # d(loss)/d(parameter) = rank + 1 for every element: 1 on rank 0, 2 on rank 1.
-    loss = 0.0 * output.sum() + (rank + 1) * sum(p.sum() for p in model.parameters())
-    loss.backward()
-    grads = torch.cat([p.grad.flatten() for p in model.parameters()])
-    total, exposed, buckets = timer.take()
-    with open(f"{out}.{rank}", "w") as f:
-        json.dump({"grads": grads.tolist(), "total": total, "exposed": exposed, "buckets": buckets}, f)
-    dist.destroy_process_group()
+WORKER = """
+import json, sys
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from lanemodel.training.commhook import CommTimer, timed_allreduce_hook
+
+rank, port, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+torch.manual_seed(0)
+model = torch.nn.Linear(4, 3)
+ddp = DistributedDataParallel(model)
+timer = CommTimer(world_size=2)
+ddp.register_comm_hook(timer, timed_allreduce_hook)
+output = ddp(torch.ones(2, 4))
+# d(loss)/d(parameter) = rank + 1 for every element: 1 on rank 0, 2 on rank 1.
+loss = 0.0 * output.sum() + (rank + 1) * sum(p.sum() for p in model.parameters())
+loss.backward()
+grads = torch.cat([p.grad.flatten() for p in model.parameters()])
+total, exposed, buckets = timer.take()
+with open(out, "w") as f:
+    json.dump({"grads": grads.tolist(), "total": total, "exposed": exposed, "buckets": buckets}, f)
+dist.destroy_process_group()
+"""
 
 
 @pytest.mark.engine
@@ -48,9 +54,15 @@ def test_the_hook_averages_gradients_across_two_ranks(tmp_path):
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    mp.start_processes(_two_rank_gradients, args=(port, str(tmp_path / "rank")), nprocs=2, start_method="spawn",
-                       join=True)
+    procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(rank), str(port), str(tmp_path / f"rank{rank}")],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for rank in (0, 1)]
+    try:
+        outputs = [proc.communicate(timeout=120)[0] for proc in procs]
+    finally:
+        for proc in procs:
+            proc.kill()
+    assert [proc.returncode for proc in procs] == [0, 0], outputs
     for rank in (0, 1):
-        result = json.loads((tmp_path / f"rank.{rank}").read_text())
+        result = json.loads((tmp_path / f"rank{rank}").read_text())
         assert result["grads"] == [1.5] * 15          # (1 + 2) / 2, not the sum 3 and not the own 1 or 2
         assert result["buckets"] >= 1 and result["total"] > 0 and 0 <= result["exposed"] <= result["total"]
