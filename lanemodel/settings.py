@@ -78,13 +78,22 @@ def parse_world_sizes(flag: str, text: str) -> tuple[int, ...]:
     return tuple(sizes)
 
 
+def check_policy(text: str) -> str:
+    """A thread policy: naive, tuned, or a thread count of at least 1."""
+    if text in ("naive", "tuned") or (text.isdigit() and int(text) >= 1):
+        return text
+    raise ValueError(f"thread policy must be naive, tuned or a positive integer, got {text!r}")
+
+
 def parse_thread_policies(flag: str, text: str) -> tuple[str, ...]:
     policies = tuple(p.strip() for p in text.split(",") if p.strip())
     if not policies:
         raise SettingsError(f"{flag} is empty; give naive, tuned or a thread count")
     for policy in policies:
-        if policy not in ("naive", "tuned") and not (policy.isdigit() and int(policy) >= 1):
-            raise SettingsError(f"{flag}: {policy!r} is not naive, tuned or a thread count >= 1")
+        try:
+            check_policy(policy)
+        except ValueError as exc:
+            raise SettingsError(f"{flag}: {exc}") from None
     return policies
 
 

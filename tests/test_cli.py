@@ -18,7 +18,7 @@ from lanemodel.cli import main
     (["--launch-timeout", "0"], "--launch-timeout must be > 0, got 0"),
     (["--launch-timeout", "-5"], "--launch-timeout must be > 0, got -5"),
     (["--preset", "huge"], "--preset: unknown value 'huge'"),
-    (["--threads", "many"], "--threads: 'many' is not naive, tuned or a thread count"),
+    (["--threads", "many"], "--threads: thread policy must be naive, tuned or a positive integer, got 'many'"),
     (["--threads", "tuned,naive"], "a sweep measures one policy"),
     (["--data", "/nonexistent/tusimple"], "data directory /nonexistent/tusimple does not exist"),
     (["--steps", "2"], "--drop-warmup 2 leaves no step of --steps 2 to measure"),

@@ -7,7 +7,7 @@ def test_parse_policy():
     assert parse_policy("naive") == "naive" and parse_policy("tuned") == "tuned" and parse_policy("3") == 3
     with pytest.raises(ValueError, match="naive, tuned or a positive integer, got 'fast'"):
         parse_policy("fast")
-    with pytest.raises(ValueError, match="at least 1, got 0"):
+    with pytest.raises(ValueError, match="positive integer, got .0."):
         parse_policy("0")
 
 

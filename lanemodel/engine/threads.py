@@ -8,6 +8,8 @@ from __future__ import annotations
 import os
 from dataclasses import asdict, dataclass
 
+from lanemodel.settings import check_policy
+
 POLICIES = ("naive", "tuned")
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 ENV_INTRA = "LANEBENCH_INTRA_OP_THREADS"
@@ -16,16 +18,9 @@ ENV_CPUS = "LANEBENCH_CPUS"
 
 
 def parse_policy(text: str) -> str | int:
-    """'naive', 'tuned' or a positive thread count."""
-    if text in POLICIES:
-        return text
-    try:
-        count = int(text)
-    except ValueError:
-        raise ValueError(f"thread policy must be naive, tuned or a positive integer, got {text!r}") from None
-    if count < 1:
-        raise ValueError(f"thread count must be at least 1, got {count}")
-    return count
+    """'naive', 'tuned' or a positive thread count (the text checked as the --threads option checks it)."""
+    checked = check_policy(text)
+    return checked if checked in POLICIES else int(checked)
 
 
 def available_cpus() -> list[int]:
