@@ -23,7 +23,7 @@ from lanemodel.analysis.gate import (
 )
 from lanemodel.analysis.outcome import SuiteOutcome
 from lanemodel.engine.progress import Progress
-from lanemodel.outputs.table import summary_lines
+from lanemodel.outputs.table import performance_lines, summary_lines
 from lanemodel.records import Launch, LaunchSeries, launch_name
 from lanemodel.settings import SettingsError, SweepSettings, check_batch_splits, look_sizes
 
@@ -323,6 +323,12 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    if config.getoption("lanebench_performance"):
+        lines = performance_lines(state_of(config).current_benchmarks())
+        if lines:
+            terminalreporter.section("DDP performance targets (ratios: candidate / reference, 95% interval)")
+            for line in lines:
+                terminalreporter.write_line(line)
     outcome = state_of(config).finish()
     if outcome is None:
         return

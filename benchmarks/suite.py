@@ -39,7 +39,7 @@ def run_config(opts: SweepSettings) -> dict:
 
 def prepare_results_dir(opts: SweepSettings) -> Path:
     """Clear the previous run's artefacts (the report must describe this run only); make the data once."""
-    from lanemodel.workload.synth import write_synthetic_dataset
+    from lanemodel.workload.synthset import write_synthetic_dataset
 
     out = Path(opts.results_dir)
     out.mkdir(parents=True, exist_ok=True)

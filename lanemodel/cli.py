@@ -91,7 +91,7 @@ def cmd_presets(args: argparse.Namespace) -> int:
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from lanemodel.workload.synth import write_synthetic_dataset
+    from lanemodel.workload.synthset import write_synthetic_dataset
 
     try:
         paths = write_synthetic_dataset(args.out, frames=args.frames, seed=args.seed, test_frames=args.test_frames)
@@ -153,7 +153,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from lanemodel.engine.sweep import SweepError, run_sweep
     from lanemodel.engine.threads import parse_policy
-    from lanemodel.workload.synth import write_synthetic_dataset
+    from lanemodel.workload.synthset import write_synthetic_dataset
 
     settings = settings_from(args)
     try:

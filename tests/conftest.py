@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 from shared_data import REAL_LABELS
 
-from lanemodel.workload.synth import write_synthetic_dataset
+from lanemodel.workload.synthset import write_synthetic_dataset
 
 
 @pytest.fixture(scope="session")

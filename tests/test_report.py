@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 from test_breakdown import make_raw
 
+from lanemodel.analysis.costmodel import holdout_error
 from lanemodel.analysis.curve import analyse, thread_contention
 from lanemodel.analysis.gate import GateResult, GateSettings, GateVerdict
 from lanemodel.analysis.outcome import SuiteOutcome
-from lanemodel.analysis.scaling import CAUSES, holdout_error
+from lanemodel.analysis.scaling import CAUSES
 from lanemodel.outputs.report import report_markdown, write_report
 from lanemodel.records import Launch, by_policy
 

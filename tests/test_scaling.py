@@ -5,21 +5,16 @@ import math
 import numpy as np
 import pytest
 
-from lanemodel.analysis.scaling import (
-    Breakdown,
+from lanemodel.analysis.costmodel import (
     ScalingModel,
     best_world_size,
-    cause_shares,
     cores_in_use,
-    explain_change,
-    fastest,
     fit_alpha_beta,
     fit_scaling_model,
     holdout_error,
-    karp_flatt,
     ring_allreduce_seconds,
-    speedup_curve,
 )
+from lanemodel.analysis.scaling import Breakdown, cause_shares, explain_change, fastest, karp_flatt, speedup_curve
 
 WORLD_SIZES = [1, 2, 4, 8]
 NBYTES = 2e7  # roughly a 5 M-parameter float32 gradient

@@ -219,3 +219,26 @@ def test_report_numbers_come_from_the_metrics_files(saved):
         assert float(cells[2]) == pytest.approx(wall, abs=0.0005)
         assert float(cells[3].split()[0]) == pytest.approx(median, abs=0.0005)
         assert float(cells[4]) == pytest.approx(4 / median, abs=0.05)   # samples/s at global batch 4
+
+
+def test_performance_group_prints_and_saves_each_ratio_with_its_target(tmp_path):
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "benchmarks/", "-p", "no:cacheprovider", "-q", "--performance",
+         f"--benchmark-storage=file://{tmp_path / 'storage'}", "--benchmark-save=perf",
+         "--results-dir", str(tmp_path / "results"), "--world-sizes", "1,2,4", "--global-batch", "4",
+         "--steps", "3", "--drop-warmup", "1", "--rounds", "1"],
+        cwd=ROOT, capture_output=True, text=True, timeout=600, env=clean_env())
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "DDP performance targets" in proc.stdout
+    (saved,) = (tmp_path / "storage").rglob("*_perf.json")
+    infos = {b["name"]: b["extra_info"] for b in json.loads(saved.read_text())["benchmarks"]}
+    ratios = {name: info for name, info in infos.items() if "ratio" in info}
+    assert len(ratios) == 5        # DDP vs plain, tuned vs naive at 1, 2, 4 ranks, timing on vs off
+    for name, info in ratios.items():
+        assert 0.05 < info["ratio_low"] <= info["ratio"] <= info["ratio_high"] < 20, name
+        line = next(line for line in proc.stdout.splitlines() if line.startswith(name + ":"))
+        assert f"ratio {info['ratio']:.3f} [" in line
+    timed = infos["test_instrumentation_overhead_and_data_time"]
+    assert 0.0 <= timed["data_time_share"] < 0.5
+    starts = [info for name, info in infos.items() if "launch_to_first_step_s" in info]
+    assert len(starts) == 6 and all(0 < info["launch_to_first_step_s"] < 60 for info in starts)

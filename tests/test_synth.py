@@ -20,8 +20,8 @@ from lanemodel.workload.synth import (
     render_scene,
     sample_scene,
     synth_frame,
-    write_synthetic_dataset,
 )
+from lanemodel.workload.synthset import write_synthetic_dataset
 from lanemodel.workload.tusimple import read_label_file
 
 
@@ -287,5 +287,5 @@ def test_out_dir_not_creatable(tmp_path):
 
 
 def test_module_exports():
-    for name in ("H_SAMPLES", "IMAGE_WIDTH", "IMAGE_HEIGHT", "synth_frame", "write_synthetic_dataset"):
+    for name in ("H_SAMPLES", "IMAGE_WIDTH", "IMAGE_HEIGHT", "synth_frame"):
         assert name in synth.__all__

@@ -10,18 +10,8 @@ from dataclasses import asdict, dataclass, field, replace
 import numpy as np
 
 from lanemodel.analysis.breakdown import breakdown, comm_seconds, run_step_times, skew_summary
-from lanemodel.analysis.scaling import (
-    Breakdown,
-    ScalingModel,
-    ScalingPoint,
-    best_world_size,
-    explain_change,
-    fastest,
-    fit_scaling_model,
-    holdout_error,
-    karp_flatt,
-    speedup_curve,
-)
+from lanemodel.analysis.costmodel import ScalingModel, best_world_size, fit_scaling_model, holdout_error
+from lanemodel.analysis.scaling import Breakdown, ScalingPoint, explain_change, fastest, karp_flatt, speedup_curve
 from lanemodel.analysis.stats import Interval, bootstrap_ratio, median_of_launches
 from lanemodel.records import Launch, LaunchSeries, by_policy
 

@@ -33,3 +33,24 @@ def summary_lines(outcome: SuiteOutcome) -> list[str]:
             lines.append("  no regression" + (f" ({undecided} inconclusive)" if undecided else ""))
     lines += [f"{name}: {path}" for name, path in outcome.files.items()]
     return lines
+
+
+def performance_lines(benchmarks: list[dict]) -> list[str]:
+    """The performance group's measured ratios, their intervals and targets (from each extra_info)."""
+    lines = []
+    for bench in benchmarks:
+        info = bench.get("extra_info", {})
+        if "ratio" in info:
+            measured = f"ratio {info['ratio']:.3f} [{info['ratio_low']:.3f}, {info['ratio_high']:.3f}]"
+        elif "launch_to_first_step_s" in info:
+            measured = f"launch to first step {info['launch_to_first_step_s']:.2f} s"
+        else:
+            continue
+        target = info.get("target", info.get("target_s"))
+        verdict = "" if target is None else f", target {target:g}: {'met' if info.get('target_met') else 'NOT met'}"
+        extra = ""
+        if "data_time_share" in info:
+            extra = (f"; data loading {info['data_time_share']:.1%} of the step, target "
+                     f"{info['data_time_target']:.0%}: {'met' if info['data_time_target_met'] else 'NOT met'}")
+        lines.append(f"{bench['name']}: {measured}{verdict}{extra}")
+    return lines

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass, field, fields
 
 SCALING_MODES = ("strong", "weak")
 ADAM_IMPLEMENTATIONS = ("loop", "foreach", "fused")
+OPTIMIZERS = ("adam", "sgd")
 
 
 def knob(default, help_text: str):
@@ -26,7 +27,9 @@ class TrainConfig:
     one_epoch: bool = knob(False, "one pass over the data instead of --steps")
     use_aux: bool = knob(False, "train the auxiliary segmentation branch")
     lr: float = knob(4e-4, "learning rate (UFLD's TuSimple setting: Adam, cosine decay, linear warm-up)")
-    weight_decay: float = knob(1e-4, "Adam weight decay")
+    weight_decay: float = knob(1e-4, "weight decay")
+    optimizer: str = knob("adam", "adam (UFLD's choice) or sgd (plain SGD, whose step scales with the gradient: "
+                                  "it tells an averaged gradient from a summed one)")
     adam_impl: str = knob("fused", "Adam implementation: loop, foreach or fused (the optimizer step is "
                                    "repeated on every rank, so its speed matters)")
     warmup_iters: int = knob(5, "steps of linear learning-rate warm-up")
@@ -43,6 +46,8 @@ class TrainConfig:
     collective_timeout_s: float = knob(120.0, "seconds a collective may wait before gloo gives up")
 
     def __post_init__(self) -> None:
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         if self.adam_impl not in ADAM_IMPLEMENTATIONS:
             raise ValueError(f"adam_impl must be one of {ADAM_IMPLEMENTATIONS}, got {self.adam_impl!r}")
         if self.scaling not in SCALING_MODES:

@@ -61,7 +61,9 @@ def build_model(cfg: TrainConfig, ctx: RankContext) -> tuple[torch.nn.Module, Co
 
 
 def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """Adam as UFLD trains it; ``adam_impl`` picks the per-tensor loop, foreach, or the fused CPU kernel."""
+    """Adam as UFLD trains it (``adam_impl``: per-tensor loop, foreach, or the fused CPU kernel), or plain SGD."""
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     impl = {"loop": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}[cfg.adam_impl]
     return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, **impl)
 

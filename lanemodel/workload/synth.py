@@ -25,18 +25,12 @@ The label of a lane is the x of the painted line's centre at each
 gaps too, as TuSimple annotators do.
 
 Everything is deterministic: ``synth_frame`` draws only from the generator
-it is given, and ``write_synthetic_dataset`` derives one independent stream
-per frame from ``numpy.random.SeedSequence(seed)`` (train and test come from
-two separate spawned children, so the splits never share a frame).
+it is given. Writing a whole data set is ``synthset.write_synthetic_dataset``.
 """
 
 from __future__ import annotations
 
-import json
-import numbers
-import os
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
@@ -52,7 +46,6 @@ __all__ = [
     "sample_scene",
     "render_scene",
     "synth_frame",
-    "write_synthetic_dataset",
 ]
 
 IMAGE_WIDTH = 1280
@@ -64,11 +57,6 @@ NO_POINT = -2
 #: Fixed JPEG quality so that the same pixels always encode to the same bytes.
 JPEG_QUALITY = 90
 
-TRAIN_SPLIT = "synth"
-TEST_SPLIT = "synth_test"
-FRAME_NAME = "20.jpg"  # TuSimple labels the 20th (last) frame of each clip
-TRAIN_LABEL_NAME = "label_data.json"
-TEST_LABEL_NAME = "test_label.json"
 
 # Vertical step (pixels) of the polygon segments a lane line is drawn with.
 _DRAW_STEP = 2
@@ -342,77 +330,3 @@ def synth_frame(rng: np.random.Generator) -> tuple[Image.Image, list[list[int]]]
     """
     scene = sample_scene(rng)
     return render_scene(scene, rng), scene.labels()
-
-
-def _check_count(name: str, value: object, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _prepare_out_dir(out_dir: object) -> Path:
-    try:
-        path = Path(out_dir)  # type: ignore[arg-type]
-    except TypeError:
-        raise ValueError(f"out_dir must be a path, got {out_dir!r}") from None
-    if path.exists() and not path.is_dir():
-        raise ValueError(f"out_dir {str(path)!r} exists and is not a directory")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ValueError(f"out_dir {str(path)!r} cannot be created: {exc}") from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise ValueError(f"out_dir {str(path)!r} is not writable")
-    return path
-
-
-def _write_split(
-    root: Path, split: str, label_name: str, seq: np.random.SeedSequence, count: int
-) -> Path:
-    lines = []
-    for index, child in enumerate(seq.spawn(count)):
-        rng = np.random.default_rng(child)
-        image, lanes = synth_frame(rng)
-        raw_file = f"clips/{split}/{index:05d}/{FRAME_NAME}"
-        frame_path = root / raw_file
-        frame_path.parent.mkdir(parents=True, exist_ok=True)
-        image.save(frame_path, format="JPEG", quality=JPEG_QUALITY)
-        lines.append(json.dumps({"lanes": lanes, "h_samples": list(H_SAMPLES), "raw_file": raw_file}))
-    label_path = root / label_name
-    label_path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return label_path
-
-
-def write_synthetic_dataset(
-    out_dir, frames: int = 64, seed: int = 0, test_frames: int = 0
-) -> dict[str, Path]:
-    """Write a synthetic TuSimple-format data set under ``out_dir``.
-
-    Train frames go to ``clips/synth/<NNNNN>/20.jpg`` and are listed in
-    ``label_data.json``; when ``test_frames > 0``, test frames go to
-    ``clips/synth_test/<NNNNN>/20.jpg`` and are listed in ``test_label.json``.
-    Returns ``{"train": label_data.json path}`` plus ``"test"`` when test
-    frames were written.  The same ``seed`` gives byte-identical files; frame
-    ``i`` of a split does not depend on how many frames are written.  Files
-    of an earlier write into the same directory that this call does not
-    produce are left as they are.
-
-    Raises ``ValueError`` naming the argument for ``frames < 1``,
-    ``test_frames < 0``, a negative or non-integer ``seed``, or an
-    ``out_dir`` that is an existing file or cannot be written.
-    """
-    frames = _check_count("frames", frames, 1)
-    test_frames = _check_count("test_frames", test_frames, 0)
-    seed = _check_count("seed", seed, 0)
-    root = _prepare_out_dir(out_dir)
-
-    train_seq, test_seq = np.random.SeedSequence(seed).spawn(2)
-    try:
-        result = {"train": _write_split(root, TRAIN_SPLIT, TRAIN_LABEL_NAME, train_seq, frames)}
-        if test_frames > 0:
-            result["test"] = _write_split(root, TEST_SPLIT, TEST_LABEL_NAME, test_seq, test_frames)
-    except OSError as exc:
-        raise ValueError(f"out_dir {str(root)!r} is not writable: {exc}") from None
-    return result
