@@ -12,6 +12,7 @@ from lanemodel.settings import BY_NAME, OPTIONS, SettingsError, SweepSettings, c
 from lanemodel.training.config import TrainConfig
 
 USAGE_ERROR = 2
+INTERRUPTED = 130
 
 
 class UsageError(ValueError):
@@ -227,3 +228,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return USAGE_ERROR
+    except KeyboardInterrupt as exc:
+        print(f"interrupted{': ' + str(exc) if str(exc) else ''}; every rank was stopped, finished steps are "
+              "on disk", file=sys.stderr)
+        return INTERRUPTED

@@ -76,3 +76,26 @@ def test_a_sweep_that_cannot_measure_anything_is_refused_before_launching(synth_
     with pytest.raises(ValueError, match="--steps 2 with --drop-warmup 2 leaves no step to measure"):
         run_sweep(cfg, [1], "tuned", tmp_path, timeout_s=60, drop_warmup=2)
     assert not list(tmp_path.iterdir())
+
+
+def test_a_terminated_sweep_stops_its_ranks_and_says_so(synth_data, tmp_path):
+    """SIGTERM (a CI timeout, `kill`) must not leave rank processes behind."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "lanemodel", "sweep", "--data", str(synth_data),
+                             "--results-dir", str(tmp_path), "--world-sizes", "2", "--steps", "500",
+                             "--global-batch", "4", "--spawn", "fresh"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    records = tmp_path / "runs" / "ws2" / "rank1.jsonl"
+    deadline = time.monotonic() + 120
+    while not (records.exists() and records.stat().st_size) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert records.exists(), "the ranks never started"
+    pids = [json.loads((tmp_path / "runs" / "ws2" / f"rank{r}.meta.json").read_text())["pid"] for r in (0, 1)]
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "interrupted: terminated by signal SIGTERM" in err
+    assert not any(alive(pid) for pid in pids)

@@ -12,7 +12,9 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -136,8 +138,31 @@ def launch_ranks(cfg: TrainConfig, plans: list[ThreadPlan], run_dir: str | Path,
         raise ValueError(f"timeout must be > 0 s, got {timeout_s}")
     if spawn not in SPAWN_METHODS:
         raise ValueError(f"spawn must be one of {SPAWN_METHODS}, got {spawn!r}")
+    with _terminate_as_interrupt():
+        return _launch(cfg, plans, Path(run_dir), timeout_s, fault, spawn, on_step)
+
+
+@contextmanager
+def _terminate_as_interrupt():
+    """SIGTERM (a CI timeout, `kill`) ends the launch like Ctrl-C, so the ranks are killed on the way out
+    instead of outliving the command. Only the main thread can install a handler."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"terminated by signal {signal.Signals(signum).name}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _launch(cfg: TrainConfig, plans: list[ThreadPlan], run_dir: Path, timeout_s: float, fault: str, spawn: str,
+            on_step: StepCallback | None) -> LaunchOutcome:
     world_size = len(plans)
-    run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     config_path = run_dir / "config.json"
     config_path.write_text(cfg.to_json())

@@ -1,0 +1,114 @@
+"""``ddp-lane-bench``: the scaling gate over saved runs, without pytest.
+
+    ddp-lane-bench compare BASE CUR [--storage DIR] [gate options]
+
+BASE and CUR are saved pytest-benchmark files of the suite, or run ids/names in the storage. Exit codes:
+0 no regression (inconclusive verdicts are printed), 1 regressed, 2 bad input (missing, unreadable, not
+a file of this suite), 4 not comparable (every difference listed).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from lanemodel.analysis.gate import (
+    BaselineError,
+    GateSettings,
+    GateSettingsError,
+    check_comparable,
+    compare,
+    load_baseline,
+    series_from_benchmarks,
+)
+from lanemodel.settings import BY_NAME, SettingsError
+
+NO_REGRESSION, REGRESSED, BAD_INPUT, NOT_COMPARABLE = 0, 1, 2, 4
+GATE_OPTIONS = ("scaling_max_slowdown", "scaling_max_efficiency_drop", "scaling_alpha", "scaling_beta",
+                "scaling_session_sd")
+
+
+class BadInput(Exception):
+    """An input that names no readable saved run of this suite."""
+
+
+def resolve(ref: str, storage: Path) -> Path:
+    """A file path as given, else the newest saved run in the storage whose id or name matches."""
+    path = Path(ref)
+    if path.is_file():
+        return path
+    if path.suffix == ".json" or len(path.parts) > 1:
+        raise BadInput(f"{ref} does not exist")
+    matches = sorted(storage.rglob(f"{ref}*.json")) or sorted(storage.rglob(f"*_{ref}.json"))
+    if not matches:
+        raise BadInput(f"{ref!r} is neither a file nor a saved run in {storage}")
+    return matches[-1]
+
+
+def read_run(ref: str, storage: Path) -> tuple[Path, dict]:
+    path = resolve(ref, storage)
+    try:
+        return path, load_baseline(path)
+    except BaselineError as exc:
+        raise BadInput(str(exc).replace("baseline file", "file")) from None
+
+
+def gate_settings(args: argparse.Namespace) -> GateSettings:
+    values = {}
+    for name in GATE_OPTIONS:
+        option = BY_NAME[name]
+        text = getattr(args, name)
+        values[name.removeprefix("scaling_")] = option.parse(option.flag, option.default if text is None else text)
+    return GateSettings(**values).validate()
+
+
+def cmd_compare(args: argparse.Namespace) -> int:
+    try:
+        settings = gate_settings(args)
+        base_path, base = read_run(args.base, Path(args.storage))
+        cur_path, cur = read_run(args.cur, Path(args.storage))
+    except (BadInput, SettingsError, GateSettingsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return BAD_INPUT
+    try:
+        check_comparable(base, cur["scaling"]["config"], str(base_path))
+        result = compare(series_from_benchmarks(cur["benchmarks"]), series_from_benchmarks(base["benchmarks"]),
+                         settings)
+    except BaselineError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return NOT_COMPARABLE
+    print(f"{cur_path} against {base_path}:")
+    for verdict in result.verdicts:
+        print("  " + verdict.describe())
+    for note in result.notes:
+        print("  " + note)
+    undecided = sum(v.verdict == "inconclusive" for v in result.verdicts)
+    if result.regressed:
+        print(f"{len(result.regressed)} regressed")
+        return REGRESSED
+    print("no regression" + (f" ({undecided} inconclusive)" if undecided else ""))
+    return NO_REGRESSION
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ddp-lane-bench", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    comp = sub.add_parser("compare", help="the scaling gate's verdicts: CUR against BASE")
+    comp.add_argument("base", metavar="BASE")
+    comp.add_argument("cur", metavar="CUR")
+    comp.add_argument("--storage", default=".benchmarks", help="pytest-benchmark storage for run ids and names")
+    for name in GATE_OPTIONS:
+        option = BY_NAME[name]
+        comp.add_argument(option.flag, dest=name, default=None, help=f"{option.help} (default {option.default})")
+    comp.set_defaults(run=cmd_compare)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(sys.argv[1:] if argv is None else argv)
+    return args.run(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
