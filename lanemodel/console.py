@@ -1,6 +1,8 @@
 """``ddp-lane-bench``: the scaling gate over saved runs, without pytest.
 
     ddp-lane-bench compare BASE CUR [--storage DIR] [gate options]
+    ddp-lane-bench report DIR
+
 
 BASE and CUR are saved pytest-benchmark files of the suite, or run ids/names in the storage. Exit codes:
 0 no regression (inconclusive verdicts are printed), 1 regressed, 2 bad input (missing, unreadable, not
@@ -90,6 +92,32 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return NO_REGRESSION
 
 
+def cmd_report(args: argparse.Namespace) -> int:
+    """REPORT.md and the plots again, from the metrics files of a results directory."""
+    from lanemodel.analysis.outcome import config_of, summarise_session
+    from lanemodel.outputs.plots import plot_all
+    from lanemodel.outputs.report import write_report
+    from lanemodel.records import SchemaError, load_results_dir
+
+    results = Path(args.dir)
+    try:
+        series = load_results_dir(results)
+    except SchemaError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return BAD_INPUT
+    config = config_of(series)
+    outcome = summarise_session(series, config, None, GateSettings(), "")
+    for policy, analysis in outcome.analysis.items():
+        launches = {ws: [launch for launch in found if launch.finished] for (p, ws), found in series.items()
+                    if p == policy}
+        label = f"{config['preset']}, threads={policy}"
+        for name, path in plot_all(analysis, launches, config["steps"], results / "plots" / policy, None,
+                                   label).items():
+            outcome.files[f"plot {policy} {name}"] = str(path)
+    print(f"wrote {write_report(outcome, series, results)}")
+    return NO_REGRESSION
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ddp-lane-bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -102,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
         option = BY_NAME[name]
         comp.add_argument(option.flag, dest=name, default=None, help=f"{option.help} (default {option.default})")
     comp.set_defaults(run=cmd_compare)
+    report = sub.add_parser("report", help="rebuild REPORT.md and the plots from a results directory")
+    report.add_argument("dir", metavar="DIR")
+    report.set_defaults(run=cmd_report)
     return parser
 
 

@@ -90,3 +90,20 @@ def test_the_console_command_is_installed(tmp_path):
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0 and "no regression" in proc.stdout
     assert "torch" not in proc.stderr
+
+
+def test_report_rebuilds_the_report_and_plots_from_a_results_directory(tmp_path, capsys):
+    from test_report import docs as report_docs  # launches of two policies at 1, 2 and 4 ranks
+
+    from lanemodel.records import launch_name, metrics_path, save_launch
+
+    series = report_docs.__wrapped__()
+    for (policy, ws), launches in series.items():
+        for index, launch in enumerate(launches):
+            save_launch(launch, metrics_path(tmp_path, launch_name(policy, ws, index)))
+    assert main(["report", str(tmp_path)]) == 0
+    report = (tmp_path / "REPORT.md").read_text()
+    assert "## Scaling per thread policy" in report and "### `naive` threads" in report
+    assert (tmp_path / "plots" / "tuned" / "speedup_vs_processes.png").stat().st_size > 5000
+    assert main(["report", str(tmp_path / "nothing")]) == 2
+    assert "does not exist" in capsys.readouterr().err

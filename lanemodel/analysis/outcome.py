@@ -50,3 +50,18 @@ def summarise_session(series: LaunchSeries, config: dict, gate: GateResult | Non
     """Analyse everything a session measured (failed launches are left out of the statistics)."""
     return SuiteOutcome(config, analyse(series, n_boot), gate, settings, baseline_name,
                         thread_contention(by_policy(series), n_boot), extra_launches=list(extra_launches or []))
+
+
+def config_of(series: LaunchSeries) -> dict:
+    """The run configuration a results directory implies, read from its launches (for rebuilding a report)."""
+    launches = [launch for found in series.values() for launch in found]
+    first = launches[0]
+    return {"cpu_model": first.env.get("cpu_model"), "cores_available": first.env.get("cores_available"),
+            "physical_cores": first.env.get("physical_cores"), "logical_cores": first.env.get("logical_cores"),
+            "torch": first.env.get("torch"), "preset": first.config.get("preset"),
+            "scaling": first.config.get("scaling"), "spawn": first.launch.get("spawn"),
+            "global_batch": first.config.get("global_batch"), "steps": first.config.get("steps"),
+            "drop_warmup": first.warmup_steps_dropped, "threads": sorted({policy for policy, _ in series}),
+            "world_sizes": sorted({ws for _, ws in series}), "rounds": max(len(found) for found in series.values()),
+            "inject_comm_delay_ms": first.config.get("comm_delay_ms", 0.0),
+            "inject_step_slowdown": first.config.get("step_slowdown_pct", 0.0)}
