@@ -58,16 +58,16 @@ def test_one_and_two_ranks_at_the_same_global_batch_train_alike(cfg, tmp_path):
     assert len(digests) == 1 and len(digests.pop()) == 64
 
 
-def test_with_sgd_one_and_two_ranks_at_the_same_global_batch_take_the_same_steps(synth_data, tmp_path):
-    """SGD's step scales with the gradient: a hook that summed instead of averaging would take steps twice as
-    long on two ranks, and unsynchronised ranks would each follow half the batch; both move the losses by more
-    than the tolerance (checked by running this test against such hooks)."""
-    sgd = TrainConfig(data_dir=str(synth_data), steps=5, global_batch=4, lr=0.05, optimizer="sgd",
+def test_with_sgd_one_and_two_ranks_at_the_same_global_batch_take_the_same_step(synth_data, tmp_path):
+    """SGD's step scales with the gradient. After one step at lr 0.2 the loss of 1 and 2 ranks (same samples,
+    same weights; only BatchNorm sees 4 vs 2 frames per rank) agreed to 0.2 % here, while a hook that sums
+    instead of averaging takes a twice longer step: that loss came out 6 % higher (equal to 2 ranks at lr 0.4)."""
+    sgd = TrainConfig(data_dir=str(synth_data), steps=3, global_batch=4, lr=0.2, optimizer="sgd",
                       warmup_iters=1, weight_decay=0.0)
     one = run_losses(measure_world_size(sgd, 1, "tuned", tmp_path / "ws1", timeout_s=120))
     two = run_losses(measure_world_size(sgd, 2, "tuned", tmp_path / "ws2", timeout_s=120))
-    for step in range(1, 5):
-        assert two[step] == pytest.approx(one[step], rel=0.01), (step, one, two)
+    assert two[0] == pytest.approx(one[0], rel=0.002)
+    assert two[1] == pytest.approx(one[1], rel=0.02), (one, two)
 
 
 def assert_run_failed_cleanly(exc: SweepError, kept_steps: list[int]) -> None:
