@@ -149,8 +149,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         raise pytest.UsageError(str(exc)) from None
     state.gate  # noqa: B018  (validated now, before any launch)
     state.planned = {(policy, ws) for policy in opts.threads for ws in opts.world_sizes}
-    state.progress = Progress(opts.steps, len(state.planned) * (opts.rounds + opts.warmup_launches),
-                              _terminal_writer(config))
+    state.progress = _progress(config, opts.steps, len(state.planned) * (opts.rounds + opts.warmup_launches))
     state.baseline, state.baseline_name = _resolve_baseline(config, opts)
     if state.baseline is not None:
         try:
@@ -168,16 +167,21 @@ def _names(keys) -> str:
     return "{" + ", ".join(f"{policy} ws{ws}" for policy, ws in sorted(keys)) + "}"
 
 
-def _terminal_writer(config: pytest.Config):
-    """Progress lines on the terminal even while pytest captures the test's output; silent with -qq."""
+def _progress(config: pytest.Config, steps: int, launches: int) -> Progress:
+    """Progress lines through pytest's terminal writer (they show while the test's output is captured):
+    one updating line on a terminal, one line per launch in a log; nothing with -qq."""
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if reporter is None or config.get_verbosity() < -1:
-        return lambda text: None
+        return Progress(steps, launches, lambda text: None, live=False)
 
     def write(text: str) -> None:
-        reporter.ensure_newline() if not text.startswith("\r") else None
-        reporter.write(text if text.startswith("\r") else text + "\n", flush=True)
-    return write
+        if text.startswith("\r"):
+            reporter.write(text, flush=True)
+        else:
+            reporter.ensure_newline()
+            reporter.write(text + "\n", flush=True)
+
+    return Progress(steps, launches, write, live=reporter.isatty)
 
 
 def _select_group(config: pytest.Config, items: list[pytest.Item]) -> None:

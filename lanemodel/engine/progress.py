@@ -3,7 +3,7 @@
 The launcher reports rank 0's finished steps while it supervises; this module turns them into a line:
 world size, launch k of n, step s of steps, seconds so far and an estimate of what is left. On a
 terminal the line updates in place (at most every half second); elsewhere (CI logs, pipes) one line is
-written per launch, so a log stays readable.
+written per launch, so a log stays readable. A writer gets whole lines, or updates that start with "\r".
 """
 from __future__ import annotations
 
@@ -16,6 +16,12 @@ StepCallback = Callable[[int], None]     # called with the number of steps rank 
 REFRESH_S = 0.5
 
 
+def _to_stderr(text: str) -> None:
+    """A line, or (starting with a carriage return) an update of the current line."""
+    sys.stderr.write(text if text.startswith("\r") else text + "\n")
+    sys.stderr.flush()
+
+
 class Progress:
     """Progress of ``total_launches`` launches of ``steps`` steps each."""
 
@@ -23,29 +29,30 @@ class Progress:
                  live: bool | None = None):
         self.steps = steps
         self.total_launches = total_launches
-        self._write = write or (lambda text: print(text, file=sys.stderr, flush=True))
+        self._write = write or _to_stderr
         self.live = sys.stderr.isatty() if live is None else live
         self.done = 0
         self._durations: list[float] = []
         self._last_draw = 0.0
 
-    def estimate_left(self, elapsed: float, steps_done: int) -> float | None:
-        """Seconds left in this launch and the launches after it, from what was measured so far."""
+    def estimate_left(self, elapsed: float, steps_done: int, finished: bool) -> float | None:
+        """Seconds left in this launch (unless finished) and the launches after it, from what was measured."""
         per_launch = sum(self._durations) / len(self._durations) if self._durations else None
         if per_launch is None and steps_done:
             per_launch = elapsed / steps_done * self.steps
         if per_launch is None:
             return None
-        this_launch = max(per_launch - elapsed, 0.0)
-        return this_launch + per_launch * max(self.total_launches - self.done - 1, 0)
+        later = max(self.total_launches - self.done - (0 if finished else 1), 0)
+        return (0.0 if finished else max(per_launch - elapsed, 0.0)) + per_launch * later
 
     def line(self, world_size: int, index: int, rounds: int, steps_done: int, elapsed: float,
-             warmup: bool = False) -> str:
-        left = self.estimate_left(elapsed, steps_done)
+             warmup: bool = False, finished: bool = False) -> str:
+        left = self.estimate_left(elapsed, steps_done, finished)
         eta = f", about {left:.0f} s left" if left is not None else ""
         which = "warm-up launch" if warmup else f"launch {index + 1} of {rounds}"
+        number = self.done if finished else self.done + 1
         return (f"world size {world_size}: {which}, step {steps_done} of {self.steps}, "
-                f"{elapsed:.1f} s{eta} (launch {self.done + 1} of {self.total_launches})")
+                f"{elapsed:.1f} s{eta} (launch {number} of {self.total_launches})")
 
     @contextmanager
     def launch(self, world_size: int, index: int, rounds: int = 1, warmup: bool = False) -> Iterator[StepCallback]:
@@ -55,8 +62,10 @@ class Progress:
 
         def on_step(steps_done: int) -> None:
             state["steps"] = steps_done
+            if not self.live:
+                return
             now = time.perf_counter()
-            if self.live and now - self._last_draw >= REFRESH_S:
+            if now - self._last_draw >= REFRESH_S:
                 self._last_draw = now
                 self._write("\r" + self.line(world_size, index, rounds, steps_done, now - started, warmup) + "\x1b[K")
 
@@ -65,11 +74,9 @@ class Progress:
         finally:
             elapsed = time.perf_counter() - started
             self._durations.append(elapsed)
-            text = self.line(world_size, index, rounds, state["steps"], elapsed, warmup)
             self.done += 1
-            self._write(("\r" if self.live else "") + text + ("\x1b[K" if self.live else ""))
-            if self.live:
-                self._write("\n")
+            text = self.line(world_size, index, rounds, state["steps"], elapsed, warmup, finished=True)
+            self._write("\r" + text + "\x1b[K\n" if self.live else text)
 
     def note(self, text: str) -> None:
         self._write(text)
