@@ -1,6 +1,5 @@
 """The communication hook: averaging across real gloo ranks, and the exposed-time arithmetic."""
 import json
-import socket
 import subprocess
 import sys
 
@@ -30,8 +29,8 @@ import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 from lanemodel.training.commhook import CommTimer, timed_allreduce_hook
 
-rank, port, out = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank, world_size=2)
+rank, store, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=2)
 torch.manual_seed(0)
 model = torch.nn.Linear(4, 3)
 ddp = DistributedDataParallel(model)
@@ -51,10 +50,8 @@ dist.destroy_process_group()
 
 @pytest.mark.engine
 def test_the_hook_averages_gradients_across_two_ranks(tmp_path):
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(rank), str(port), str(tmp_path / f"rank{rank}")],
+    store = tmp_path / "rendezvous"       # a file store: no port to race for
+    procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(rank), str(store), str(tmp_path / f"rank{rank}")],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for rank in (0, 1)]
     try:
         outputs = [proc.communicate(timeout=120)[0] for proc in procs]
