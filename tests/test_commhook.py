@@ -23,7 +23,7 @@ def test_a_bucket_finished_before_the_last_one_started_is_not_exposed():
 
 
 WORKER = """
-import json, sys
+import json, os, sys
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
@@ -44,7 +44,11 @@ grads = torch.cat([p.grad.flatten() for p in model.parameters()])
 total, exposed, buckets = timer.take()
 with open(out, "w") as f:
     json.dump({"grads": grads.tolist(), "total": total, "exposed": exposed, "buckets": buckets}, f)
+dist.barrier()
 dist.destroy_process_group()
+# Leave without interpreter teardown: gloo's threads sometimes abort there ("terminate called without an
+# active exception"), which says nothing about the averaging this test checks.
+os._exit(0)
 """
 
 
