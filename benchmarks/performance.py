@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.suite import run_one_launch, train_config
-from lanemodel.analysis.stats import bootstrap_ratio
+from lanemodel.analysis.stats import bootstrap_ratio, median_of_launches
 from lanemodel.records import Launch, metrics_path
 from lanemodel.settings import SweepSettings
 
@@ -25,8 +25,8 @@ class Comparison:
     def as_info(self, target: float | None = None, lower_is_better: bool = True) -> dict:
         ratio = bootstrap_ratio(self.candidate, self.reference)
         info = {"ratio": ratio.point, "ratio_low": ratio.low, "ratio_high": ratio.high,
-                "candidate_median_s": float(np.median(np.concatenate(self.candidate))),
-                "reference_median_s": float(np.median(np.concatenate(self.reference))),
+                "candidate_median_s": median_of_launches(self.candidate),
+                "reference_median_s": median_of_launches(self.reference),
                 "launches": len(self.candidate)}
         if target is not None:
             info["target"] = target

@@ -16,6 +16,7 @@ from lanemodel.analysis.gate import (
     GateSettingsError,
     Series,
     check_comparable,
+    describe_keys,
     load_baseline,
     metrics_gated,
     more_launches_needed,
@@ -158,13 +159,9 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             if not state.planned & set(state.baseline_series):
                 raise BaselineError(
                     f"baseline {state.baseline_name} and this run share no (threads, world size): the baseline "
-                    f"has {_names(state.baseline_series)}, this run measures {_names(state.planned)}")
+                    f"has {describe_keys(state.baseline_series)}, this run measures {describe_keys(state.planned)}")
         except BaselineError as exc:
             raise pytest.UsageError(str(exc)) from None
-
-
-def _names(keys) -> str:
-    return "{" + ", ".join(f"{policy} ws{ws}" for policy, ws in sorted(keys)) + "}"
 
 
 def _progress(config: pytest.Config, steps: int, launches: int) -> Progress:

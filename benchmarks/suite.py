@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from lanemodel.analysis.gate import BaselineError, GateResult, GateSettings, compare, series_from_benchmarks
 from lanemodel.analysis.outcome import SuiteOutcome, summarise_session
 from lanemodel.analysis.scaling import ScalingPoint
-from lanemodel.analysis.stats import Interval
+from lanemodel.analysis.stats import Interval, median_of_launches
 from lanemodel.outputs.plots import plot_all
 from lanemodel.outputs.report import write_report
 from lanemodel.records import Launch, LaunchSeries, metrics_path, save_launch
@@ -87,7 +87,7 @@ def launch_summary(launches: list[Launch]) -> dict:
 
     first = launches[0]
     step_times = [list(launch.kept_step_times) for launch in launches]
-    median = statistics.median(t for launch in step_times for t in launch)
+    median = median_of_launches(step_times)
     starts = [launch.launch_to_first_step for launch in launches if launch.launch_to_first_step is not None]
     return {
         "world_size": first.world_size, "threads": first.policy, "preset": first.config["preset"],

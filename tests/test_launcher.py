@@ -112,18 +112,21 @@ def test_hung_collective_is_ended_by_the_run_timeout(cfg, tmp_path, spawn):
     assert_run_failed_cleanly(info.value, [0])
 
 
-def test_taken_rendezvous_port_is_retried(cfg, tmp_path, monkeypatch):
-    blocker = socket.socket()
-    blocker.bind(("127.0.0.1", 0))
-    blocker.listen()
-    taken = blocker.getsockname()[1]
+@pytest.fixture
+def taken_port():
+    """A loopback port some other socket is listening on."""
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", 0))
+        blocker.listen()
+        yield blocker.getsockname()[1]
+
+
+def test_taken_rendezvous_port_is_retried(cfg, tmp_path, monkeypatch, taken_port):
+    taken = taken_port
     ports = iter([taken])
     real_free_port = launcher.free_port
     monkeypatch.setattr(launcher, "free_port", lambda: next(ports, None) or real_free_port())
-    try:
-        doc = measure_world_size(cfg.__class__(**{**cfg.__dict__, "steps": 1}), 2, "tuned", tmp_path, timeout_s=60)
-    finally:
-        blocker.close()
+    doc = measure_world_size(cfg.__class__(**{**cfg.__dict__, "steps": 1}), 2, "tuned", tmp_path, timeout_s=60)
     assert doc.launch["attempts"] == 2 and doc.launch["port"] != taken
 
 
@@ -145,17 +148,10 @@ def test_a_rank_that_exits_without_an_error_file_is_reported_with_its_log_tail(c
     assert_run_failed_cleanly(info.value, [0])
 
 
-def test_port_retries_give_up_after_the_last_attempt(cfg, tmp_path, monkeypatch):
-    blocker = socket.socket()
-    blocker.bind(("127.0.0.1", 0))
-    blocker.listen()
-    taken = blocker.getsockname()[1]
+def test_port_retries_give_up_after_the_last_attempt(cfg, tmp_path, monkeypatch, taken_port):
     calls = []
-    monkeypatch.setattr(launcher, "free_port", lambda: calls.append(taken) or taken)
-    try:
-        with pytest.raises(SweepError, match="world size 2 failed") as info:
-            measure_world_size(cfg, 2, "tuned", tmp_path, timeout_s=60)
-    finally:
-        blocker.close()
+    monkeypatch.setattr(launcher, "free_port", lambda: calls.append(taken_port) or taken_port)
+    with pytest.raises(SweepError, match="world size 2 failed") as info:
+        measure_world_size(cfg, 2, "tuned", tmp_path, timeout_s=60)
     assert len(calls) == launcher.PORT_ATTEMPTS
     assert any(marker in str(info.value) for marker in launcher.PORT_IN_USE_MARKERS)

@@ -24,8 +24,9 @@ from pathlib import Path
 import numpy as np
 
 from lanemodel.analysis.launchstats import LogDifference, SampleGroups, combine, log_medians
+from lanemodel.analysis.stats import median_of_launches
 from lanemodel.records import SchemaError, check_version
-from lanemodel.settings import BY_NAME
+from lanemodel.settings import BY_NAME, SettingsError
 
 # Configuration that must match for two runs to be comparable at all. Injected slowdowns are not in it:
 # they stand for a code change the gate must catch.
@@ -60,13 +61,13 @@ class GateSettings:
     looks: int = 1                      # how many times the adaptive launches may look at the data
 
     def validate(self) -> GateSettings:
-        checks = [("--scaling-max-slowdown", self.max_slowdown, 1.0, 3.0),
-                  ("--scaling-max-efficiency-drop", self.max_efficiency_drop, 0.0, 0.9),
-                  ("--scaling-alpha", self.alpha, 0.0, 0.5), ("--scaling-beta", self.beta, 0.0, 0.5),
-                  ("--scaling-session-sd", self.session_sd, -1e-12, 0.5)]
-        for flag, value, low, high in checks:
-            if not (low < value <= high) or not math.isfinite(value):
-                raise GateSettingsError(f"{flag} {value:g} is outside its sensible range ({low:g}, {high:g}]")
+        """Each limit checked by its option's own parser (lanemodel.settings), so the ranges live there once."""
+        for name in ("max_slowdown", "max_efficiency_drop", "alpha", "beta", "session_sd"):
+            option = BY_NAME[f"scaling_{name}"]
+            try:
+                option.parse(option.flag, repr(getattr(self, name)))
+            except SettingsError as exc:
+                raise GateSettingsError(str(exc)) from None
         if self.looks < 1:
             raise GateSettingsError(f"the gate needs at least one look, got {self.looks}")
         return self
@@ -91,7 +92,7 @@ class Series:
 
     @property
     def median(self) -> float:
-        return float(np.median(np.concatenate([np.asarray(s) for s in self.launches])))
+        return median_of_launches(self.launches)
 
 
 @dataclass(frozen=True)
@@ -167,7 +168,7 @@ def compare(current: dict[tuple[str, int], Series], baseline: dict[tuple[str, in
     shared = set(current) & set(baseline)
     if not shared:
         raise BaselineError(f"the baseline and this run share no (threads, world size): baseline has "
-                            f"{_names(baseline)}, this run has {_names(current)}")
+                            f"{describe_keys(baseline)}, this run has {describe_keys(current)}")
     notes = [f"world size {ws} ({policy}) is only in the {side}, so it is not gated"
              for side, keys in (("baseline", set(baseline) - shared), ("current run", set(current) - shared))
              for policy, ws in sorted(keys)]
@@ -193,8 +194,9 @@ def compare(current: dict[tuple[str, int], Series], baseline: dict[tuple[str, in
     return GateResult(verdicts, notes)
 
 
-def _names(series: dict[tuple[str, int], Series]) -> str:
-    return "{" + ", ".join(f"{policy} ws{ws}" for policy, ws in sorted(series)) + "}" if series else "nothing"
+def describe_keys(keys) -> str:
+    """(policy, world size) keys as "{tuned ws1, tuned ws2}", for messages that name what each run has."""
+    return "{" + ", ".join(f"{policy} ws{ws}" for policy, ws in sorted(keys)) + "}" if keys else "nothing"
 
 
 def series_from_benchmarks(benchmarks: list[dict]) -> dict[tuple[str, int], Series]:
