@@ -33,6 +33,13 @@ def read_options(config: pytest.Config) -> SweepSettings:
 
 
 def gate_settings(opts: SweepSettings) -> GateSettings:
+    """The gate's rule parameters; with --scaling-ab, its own (tighter) limit and no session term, since
+    REF and the working tree run interleaved in one session."""
+    looks = len(look_sizes(opts.rounds, opts.scaling_max_rounds))
+    if opts.scaling_ab:
+        limit = opts.scaling_ab_max_slowdown
+        return GateSettings(max_slowdown=limit, max_efficiency_drop=1.0 - 1.0 / limit, alpha=opts.scaling_alpha,
+                            beta=opts.scaling_beta, session_sd=0.0, looks=looks).validate()
     return GateSettings(max_slowdown=opts.scaling_max_slowdown, max_efficiency_drop=opts.scaling_max_efficiency_drop,
                         alpha=opts.scaling_alpha, beta=opts.scaling_beta, session_sd=opts.scaling_session_sd,
-                        looks=len(look_sizes(opts.rounds, opts.scaling_max_rounds))).validate()
+                        looks=looks).validate()

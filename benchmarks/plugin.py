@@ -4,11 +4,13 @@ report and applies the regression gate."""
 from __future__ import annotations
 
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
 from benchmarks import suite
+from benchmarks.abtest import CURRENT, REF, ABSession, ref_saved_run
 from benchmarks.options import add_options, gate_settings, read_options
 from lanemodel.analysis.gate import (
     BaselineError,
@@ -25,7 +27,7 @@ from lanemodel.analysis.gate import (
 from lanemodel.analysis.outcome import SuiteOutcome
 from lanemodel.engine.progress import Progress
 from lanemodel.outputs.table import performance_lines, summary_lines
-from lanemodel.records import Launch, LaunchSeries, launch_name
+from lanemodel.records import SCHEMA_VERSION, Launch, LaunchSeries, launch_name
 from lanemodel.settings import SettingsError, SweepSettings, check_batch_splits, look_sizes
 
 MARKER = "scaling_benchmark"
@@ -52,6 +54,9 @@ class SuiteState:
         self.extra_seconds = 0.0
         self.progress: Progress | None = None
         self.outcome: SuiteOutcome | None = None
+        self.ab: ABSession | None = None          # --scaling-ab: REF's code and launches
+        self.cleanup = ExitStack()                # REF's worktree, removed when the session ends
+        self.ref_saved = False
 
     @property
     def options(self) -> SweepSettings:
@@ -71,8 +76,15 @@ class SuiteState:
     def finish(self) -> SuiteOutcome | None:
         if self.outcome is None and self.series:
             self.outcome = suite.conclude(self.series, self.options, self.gate, self.current_benchmarks(),
-                                          self.baseline, self.baseline_name, self.extra_launches)
+                                          self.baseline, self.baseline_name, self.extra_launches,
+                                          self.ab.ref_series() if self.ab else None)
         return self.outcome
+
+    def compared_with(self) -> tuple[dict[tuple[str, int], Series], bool, set[tuple[str, int]]]:
+        """(what the gate compares this run with, whether it is paired, the keys it will gate)."""
+        if self.ab is not None:
+            return self.ab.ref_series(), True, self.planned
+        return self.baseline_series, False, self.planned & set(self.baseline_series)
 
     def current_benchmarks(self) -> list[dict]:
         session = getattr(self.config, "_benchmarksession", None)
@@ -114,10 +126,12 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
-    """No process started for the session outlives it: the fork server and resource tracker stop here."""
+    """No process or checkout made for the session outlives it: the fork server, the resource tracker and
+    REF's worktree go here (also after a failure or Ctrl-C)."""
     from lanemodel.engine.forkserver import shutdown_fork_server
 
     shutdown_fork_server()
+    state_of(config).cleanup.close()
 
 
 def _asks_for_suite(config: pytest.Config) -> bool:
@@ -150,7 +164,12 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         raise pytest.UsageError(str(exc)) from None
     state.gate  # noqa: B018  (validated now, before any launch)
     state.planned = {(policy, ws) for policy in opts.threads for ws in opts.world_sizes}
-    state.progress = _progress(config, opts.steps, len(state.planned) * (opts.rounds + opts.warmup_launches))
+    sides = 2 if opts.scaling_ab else 1        # with --scaling-ab every launch has a REF twin
+    state.progress = _progress(config, opts.steps, sides * len(state.planned) * (opts.rounds + opts.warmup_launches))
+    if opts.scaling_ab:
+        state.ab = _check_out_ref(state, opts)
+        state.baseline_name = f"{state.ab.code.label}, interleaved in this session"
+        return
     state.baseline, state.baseline_name = _resolve_baseline(config, opts)
     if state.baseline is not None:
         try:
@@ -162,6 +181,22 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
                     f"has {describe_keys(state.baseline_series)}, this run measures {describe_keys(state.planned)}")
         except BaselineError as exc:
             raise pytest.UsageError(str(exc)) from None
+
+
+def _check_out_ref(state: SuiteState, opts: SweepSettings) -> ABSession:
+    """REF in a temporary worktree (removed at the end of the session), refused before any launch when its
+    code cannot serve this run's launches."""
+    from lanemodel.engine.worktree import RefError, check_serves, checkout
+    from lanemodel.training.config import TrainConfig
+
+    try:
+        code = state.cleanup.enter_context(checkout(state.config.rootpath, opts.scaling_ab))
+        config_keys = set(suite.train_config(opts, Path(opts.results_dir) / "data").__dataclass_fields__)
+        check_serves(code, SCHEMA_VERSION, config_keys & set(TrainConfig.__dataclass_fields__))
+    except RefError as exc:
+        state.cleanup.close()
+        raise pytest.UsageError(str(exc)) from None
+    return ABSession(code, seed=time.time_ns() % 2**32)
 
 
 def _progress(config: pytest.Config, steps: int, launches: int) -> Progress:
@@ -244,19 +279,27 @@ def perf_runner(suite_options: SweepSettings, lane_data: Path):
 
 @pytest.fixture
 def run_launch(request: pytest.FixtureRequest, suite_options: SweepSettings, lane_data: Path):
-    """Callable(world_size, policy, warmup=False) -> one launch, kept for the session's analysis unless it is
-    a warm-up launch (run, saved as ..._warmup, never in the statistics); a failed launch fails the test."""
+    """Callable(world_size, policy, warmup=False, side=CURRENT) -> one launch, kept for the session's analysis
+    unless it is a warm-up launch (run, saved as ..._warmup, never in the statistics); a failed launch fails
+    the test. ``side`` REF runs REF's code (--scaling-ab); its metrics go to <results>/ab_ref."""
     state = state_of(request.config)
     progress = state.progress or Progress(suite_options.steps, suite_options.rounds)
 
-    def launch(world_size: int, policy: str, warmup: bool = False) -> Launch:
-        launches = state.series.setdefault((policy, world_size), [])
+    def launch(world_size: int, policy: str, warmup: bool = False, side: str = CURRENT) -> Launch:
+        key = (policy, world_size)
+        ref = side == REF and state.ab is not None
+        launches = (state.ab.series if ref else state.series).setdefault(key, [])
         index = len(launches)
         name = launch_name(policy, world_size, index) if not warmup else f"{policy}_ws{world_size}_warmup"
-        with progress.launch(world_size, index, max(suite_options.rounds, index + 1), warmup) as on_step:
+        started = time.perf_counter()
+        with progress.launch(world_size, index, max(suite_options.rounds, index + 1), warmup,
+                             "REF " if ref else "") as on_step:
             result, error = suite.run_one_launch(suite_options, suite.train_config(suite_options, lane_data),
-                                                 policy, world_size, name, on_step=on_step)
-        if not warmup:
+                                                 policy, world_size, name, on_step=on_step,
+                                                 code=state.ab.code if ref else None)
+        if state.ab is not None and not warmup:
+            state.ab.record(key, side, result, time.perf_counter() - started)
+        if not warmup and not ref:
             launches.append(result)
         if error:
             pytest.fail(error, pytrace=False)
@@ -278,10 +321,12 @@ def extend_launches(request: pytest.FixtureRequest, suite_options: SweepSettings
 
     def extend(benchmark, world_size: int, policy: str) -> list[Launch]:
         extra: list[Launch] = []
+        before, after = ab_block(world_size, policy)
         for target in look_sizes(suite_options.rounds, suite_options.scaling_max_rounds)[1:]:
             current = {key: s for key in state.planned if (s := state.current_series(*key)) is not None}
-            reason = more_launches_needed((policy, world_size), current, state.baseline_series, state.gate,
-                                          metrics_gated(state.planned & set(state.baseline_series)))
+            compared, paired, gated = state.compared_with()
+            reason = more_launches_needed((policy, world_size), current, compared, state.gate, metrics_gated(gated),
+                                          paired)
             if not reason:
                 break
             if state.extra_seconds >= suite_options.scaling_budget_s:
@@ -292,17 +337,33 @@ def extend_launches(request: pytest.FixtureRequest, suite_options: SweepSettings
             state.extra_launches.append(f"world size {world_size} ({policy}): {reason}; launches "
                                         f"{have} -> {target}")
             if state.progress is not None:
-                state.progress.total_launches += target - have
+                state.progress.total_launches += (target - have) * (2 if state.ab else 1)
                 state.progress.note(state.extra_launches[-1])
             for _ in range(target - have):
+                block_started = time.perf_counter()
+                before()
                 started = time.perf_counter()
                 extra.append(run_launch(world_size, policy))
-                seconds = time.perf_counter() - started
-                state.extra_seconds += seconds
-                benchmark.stats.update(seconds)     # the extra launch is one more round of this benchmark
+                benchmark.stats.update(time.perf_counter() - started)   # one more round of this benchmark
+                after()
+                state.extra_seconds += time.perf_counter() - block_started
         return extra
 
     return extend
+
+
+@pytest.fixture
+def ab_block(request: pytest.FixtureRequest, run_launch):
+    """Callable(world_size, policy) -> (before, after) around each working-tree launch: with --scaling-ab one
+    of them runs a REF launch (the block's order drawn at random, in balanced pairs); else both do nothing."""
+    state = state_of(request.config)
+
+    def around(world_size: int, policy: str):
+        if state.ab is None:
+            return (lambda *a, **k: None), (lambda *a, **k: None)
+        return state.ab.block((policy, world_size), lambda: run_launch(world_size, policy, side=REF))
+
+    return around
 
 
 def pytest_benchmark_update_json(config: pytest.Config, benchmarks, output_json: dict) -> None:
@@ -310,6 +371,22 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks, output_json:
     outcome = state.finish()
     if outcome is not None:
         output_json["scaling"] = outcome.saved_json()
+        if state.ab is not None:
+            output_json["scaling"]["ab"] = {**state.ab.describe(), "side": "working tree"}
+            _save_ref_run(config, state, output_json)
+
+
+def _save_ref_run(config: pytest.Config, state: SuiteState, output_json: dict) -> None:
+    """REF's launches as their own saved run: in the storage when this run is saved there (just before it,
+    so run ids follow the code's order), and in the results directory."""
+    import json
+
+    ref_json = ref_saved_run(output_json, state.ab, suite.run_config(state.options), suite.launch_summary)
+    (Path(state.options.results_dir) / "ab_ref_run.json").write_text(json.dumps(ref_json, indent=1))
+    session = getattr(config, "_benchmarksession", None)
+    if session is not None and (session.save or session.autosave) and not state.ref_saved:
+        state.ref_saved = True
+        session.storage.save(ref_json, f"ref-{state.ab.code.commit[:12]}")
 
 
 @pytest.hookimpl(trylast=True)

@@ -7,7 +7,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lanemodel.analysis.gate import BaselineError, GateResult, GateSettings, compare, series_from_benchmarks
+from lanemodel.analysis.gate import BaselineError, GateResult, GateSettings, Series, compare, series_from_benchmarks
 from lanemodel.analysis.outcome import SuiteOutcome, summarise_session
 from lanemodel.analysis.scaling import ScalingPoint
 from lanemodel.analysis.stats import Interval, median_of_launches
@@ -17,10 +17,12 @@ from lanemodel.records import Launch, LaunchSeries, metrics_path, save_launch
 from lanemodel.settings import SweepSettings
 
 if TYPE_CHECKING:
+    from lanemodel.engine.worktree import RefCode
     from lanemodel.training.config import TrainConfig
 
 SYNTH_FRAMES = 64
 SYNTH_SEED = 0
+REF_DIR = "ab_ref"      # REF's launches of a --scaling-ab session, apart from the working tree's
 
 
 def run_config(opts: SweepSettings) -> dict:
@@ -45,7 +47,8 @@ def prepare_results_dir(opts: SweepSettings) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("metrics_*.json"):
         old.unlink()
-    for sub in ("plots", "runs"):
+    (out / "ab_ref_run.json").unlink(missing_ok=True)
+    for sub in ("plots", "runs", REF_DIR):
         shutil.rmtree(out / sub, ignore_errors=True)
     (out / "REPORT.md").unlink(missing_ok=True)
     data = out / "data"
@@ -58,25 +61,31 @@ def train_config(opts: SweepSettings, data_dir: Path, **overrides) -> TrainConfi
     """The training every launch of this session runs, with per-measurement overrides."""
     from lanemodel.training.config import TrainConfig
 
-    settings = dict(data_dir=str(data_dir), preset=opts.preset, steps=opts.steps, scaling=opts.scaling,
+    settings = dict(data_dir=str(Path(data_dir).resolve()), preset=opts.preset, steps=opts.steps, scaling=opts.scaling,
                     global_batch=opts.global_batch, rank_batch=opts.global_batch,
                     comm_delay_ms=opts.inject_comm_delay_ms, step_slowdown_pct=opts.inject_step_slowdown)
     return TrainConfig(**{**settings, **overrides})
 
 
 def run_one_launch(opts: SweepSettings, cfg: TrainConfig, policy: str, world_size: int, name: str,
-                   spawn: str | None = None, on_step=None) -> tuple[Launch, str | None]:
-    """One launch through the engine; its metrics file is written even when the launch failed."""
+                   spawn: str | None = None, on_step=None, code: RefCode | None = None) -> tuple[Launch, str | None]:
+    """One launch through the engine; its metrics file is written even when the launch failed.
+
+    ``code``: the ranks run that checked-out version (--scaling-ab); the files go to <results>/ab_ref.
+    """
     from lanemodel.engine.sweep import SweepError, measure_world_size
     from lanemodel.engine.threads import parse_policy
 
     error = None
-    results = Path(opts.results_dir)
+    results = Path(opts.results_dir) / (REF_DIR if code else "")
     try:
         launch = measure_world_size(cfg, world_size, parse_policy(policy), results / "runs" / name,
-                                    opts.launch_timeout, opts.drop_warmup, spawn=spawn or opts.spawn, on_step=on_step)
+                                    opts.launch_timeout, opts.drop_warmup, spawn=spawn or opts.spawn, on_step=on_step,
+                                    code_dir=code.path if code else None)
     except SweepError as exc:
         launch, error = exc.partial, str(exc)
+    if code is not None:
+        launch.launch["code"] = {"ref": code.ref, "commit": code.commit}
     save_launch(launch, metrics_path(results, name))
     return launch, error
 
@@ -108,7 +117,11 @@ def points_from_json(curve: list[dict]) -> list[ScalingPoint]:
                          p.get("reference_world_size")) for p in curve]
 
 
-def gate(current_benchmarks: list[dict], baseline: dict | None, settings: GateSettings) -> GateResult | None:
+def gate(current_benchmarks: list[dict], baseline: dict | None, settings: GateSettings,
+         ref_series: dict[tuple[str, int], Series] | None = None) -> GateResult | None:
+    """Against REF's interleaved launches (paired) when there are any, else against the saved baseline."""
+    if ref_series is not None:
+        return compare(series_from_benchmarks(current_benchmarks), ref_series, settings, paired=True)
     if baseline is None:
         return None
     return compare(series_from_benchmarks(current_benchmarks), series_from_benchmarks(baseline["benchmarks"]),
@@ -116,10 +129,11 @@ def gate(current_benchmarks: list[dict], baseline: dict | None, settings: GateSe
 
 
 def conclude(series: LaunchSeries, opts: SweepSettings, settings: GateSettings, current_benchmarks: list[dict],
-             baseline: dict | None, baseline_name: str, extra_launches: list[str]) -> SuiteOutcome:
+             baseline: dict | None, baseline_name: str, extra_launches: list[str],
+             ref_series: dict[tuple[str, int], Series] | None = None) -> SuiteOutcome:
     """Analysis, gate, plots and report from everything the session measured."""
     try:
-        result = gate(current_benchmarks, baseline, settings)
+        result = gate(current_benchmarks, baseline, settings, ref_series)
     except BaselineError as exc:       # nothing shared: the run is not gated, and says so
         result = GateResult([], [], refused=str(exc))
     outcome = summarise_session(series, run_config(opts), result, settings, baseline_name, extra_launches)

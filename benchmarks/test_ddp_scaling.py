@@ -2,21 +2,27 @@
 
 A launch is the sample, not a step: steps inside a launch share its process placement, rendezvous and
 warm caches, so they are correlated; separate launches are independent repetitions. Where the gate
-cannot decide yet, the world size gets more launches (``extend_launches``). Warm-up launches come first and
-never count: the first launch of a session ran up to 2x slower than the rest on this machine kind.
+cannot decide yet, the world size gets more launches (``extend_launches``). With ``--scaling-ab REF`` each
+round is a block of one REF launch and one working-tree launch (``ab_block``), in a drawn order. Warm-up
+launches come first and never count: the first launch of a session ran up to 2x slower than the rest on this
+machine kind.
 """
 import pytest
 
+from benchmarks.abtest import REF
 from benchmarks.suite import launch_summary
 
 
 @pytest.mark.scaling_benchmark
-def test_ddp_scaling(benchmark, run_launch, extend_launches, suite_options, thread_policy, world_size):
+def test_ddp_scaling(benchmark, run_launch, extend_launches, ab_block, suite_options, thread_policy, world_size):
+    before, after = ab_block(world_size, thread_policy)
     for _ in range(suite_options.warmup_launches):
         run_launch(world_size, thread_policy, warmup=True)
+        if suite_options.scaling_ab:
+            run_launch(world_size, thread_policy, warmup=True, side=REF)
     launches = []
-    benchmark.pedantic(lambda: launches.append(run_launch(world_size, thread_policy)),
-                       rounds=suite_options.rounds, iterations=1, warmup_rounds=0)
+    benchmark.pedantic(lambda: launches.append(run_launch(world_size, thread_policy)), setup=before,
+                       teardown=after, rounds=suite_options.rounds, iterations=1, warmup_rounds=0)
     launches += extend_launches(benchmark, world_size, thread_policy)
     benchmark.extra_info.update(launch_summary(launches))
     assert all(len(launch.run_step_times) == suite_options.steps for launch in launches)

@@ -132,6 +132,11 @@ OPTIONS: tuple[Option, ...] = (
            _number(float, 0), scope="suite"),
     Option("scaling_baseline", "", "baseline to gate against: a saved JSON path, or a run id/name in the "
            "benchmark storage (default: the --benchmark-compare one)", _text, scope="suite"),
+    Option("scaling_ab", "", "gate against REF, a git ref of this project, measured in this session: REF's "
+           "launches interleave with the working tree's in a randomized balanced order (needs --spawn fresh)",
+           _text, scope="suite"),
+    Option("scaling_ab_max_slowdown", "1.03", "with --scaling-ab: largest allowed working tree/REF step-time ratio "
+           "(the efficiency may drop by the same factor)", _number(float, 1.0, 3.0, low_open=True), scope="suite"),
     Option("scaling_max_slowdown", "1.10", "largest allowed current/baseline median step-time ratio",
            _number(float, 1.0, 3.0, low_open=True), scope="suite"),
     Option("scaling_max_efficiency_drop", "0.10", "largest allowed relative drop of parallel efficiency",
@@ -167,6 +172,8 @@ class SweepSettings:
     scaling_max_rounds: int
     scaling_budget_s: float
     scaling_baseline: str
+    scaling_ab: str
+    scaling_ab_max_slowdown: float
     scaling_max_slowdown: float
     scaling_max_efficiency_drop: float
     scaling_alpha: float
@@ -187,6 +194,11 @@ def parse_settings(raw: Mapping[str, str | None], scope: str = "suite") -> Sweep
     if settings.drop_warmup >= settings.steps:
         raise SettingsError(f"--drop-warmup {settings.drop_warmup} leaves no step of --steps {settings.steps} "
                             f"to measure; give more steps than warm-up steps")
+    if scope == "suite" and settings.scaling_ab and settings.spawn != "fresh":
+        raise SettingsError(f"--scaling-ab needs --spawn fresh (REF's ranks import REF's code in their own "
+                            f"interpreters), got --spawn {settings.spawn}")
+    if scope == "suite" and settings.scaling_ab and settings.scaling_baseline:
+        raise SettingsError("--scaling-ab and --scaling-baseline both name what to gate against; give one")
     if scope == "suite" and settings.scaling_max_rounds < settings.rounds:
         raise SettingsError(f"--scaling-max-rounds {settings.scaling_max_rounds} is below --rounds "
                             f"{settings.rounds}")

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lanemodel.analysis.launchstats import LogDifference, SampleGroups, combine, log_medians
+from lanemodel.analysis.launchstats import LogDifference, PairedGroups, SampleGroups, combine, log_medians
 from lanemodel.analysis.stats import median_of_launches
 from lanemodel.records import SchemaError, check_version
 from lanemodel.settings import BY_NAME, SettingsError
@@ -159,9 +159,11 @@ def metrics_gated(keys: set[tuple[str, int]]) -> int:
 
 
 def compare(current: dict[tuple[str, int], Series], baseline: dict[tuple[str, int], Series],
-            settings: GateSettings, same_session: bool = False, metrics: int | None = None) -> GateResult:
+            settings: GateSettings, paired: bool = False, metrics: int | None = None) -> GateResult:
     """Verdicts for every (policy, world size) both runs measured; refuses when they share none.
 
+    ``paired``: the two runs are interleaved launches of one session (``--scaling-ab``): launch i of one
+    ran next to launch i of the other, so the test is paired and no session-to-session term enters.
     ``metrics`` is the number of metrics the whole run gates (for the alpha correction), when this call
     judges only part of them (the adaptive launches look at one world size at a time).
     """
@@ -173,8 +175,9 @@ def compare(current: dict[tuple[str, int], Series], baseline: dict[tuple[str, in
              for side, keys in (("baseline", set(baseline) - shared), ("current run", set(current) - shared))
              for policy, ws in sorted(keys)]
     alpha = settings.alpha_per_test(metrics if metrics is not None else metrics_gated(shared))
-    session_sd = 0.0 if same_session else settings.session_sd
-    groups = {key: SampleGroups(current[key].log_medians, baseline[key].log_medians) for key in shared}
+    session_sd = 0.0 if paired else settings.session_sd
+    kind = PairedGroups if paired else SampleGroups
+    groups = {key: kind(current[key].log_medians, baseline[key].log_medians) for key in shared}
     verdicts = []
     for key in sorted(shared):
         policy, ws = key
@@ -259,7 +262,8 @@ def standard_error(series: Series) -> float:
 
 
 def more_launches_needed(key: tuple[str, int], current: dict[tuple[str, int], Series],
-                         baseline: dict[tuple[str, int], Series], settings: GateSettings, metrics: int) -> str:
+                         baseline: dict[tuple[str, int], Series], settings: GateSettings, metrics: int,
+                         paired: bool = False) -> str:
     """Why the measurements at ``key`` cannot be concluded yet; empty when they can.
 
     With a baseline: a verdict at this world size is inconclusive. Without one: the median is not yet
@@ -273,10 +277,10 @@ def more_launches_needed(key: tuple[str, int], current: dict[tuple[str, int], Se
             f"median known to {error:.1%} (target {PRECISION_TARGET:.0%}) for a precise baseline")
     shared = set(current) & set(baseline)
     result = compare({k: current[k] for k in shared}, {k: baseline[k] for k in shared}, settings,
-                     metrics=metrics)
+                     paired=paired, metrics=metrics)
     undecided = [v for v in result.verdicts if (v.policy, v.world_size) == key and v.verdict == "inconclusive"]
-    helpable = [v for v in undecided if v.metric == EFFICIENCY or _launches_can_help(current[key], baseline[key],
-                                                                                      settings.session_sd)]
+    helpable = [v for v in undecided if paired or v.metric == EFFICIENCY
+                or _launches_can_help(current[key], baseline[key], settings.session_sd)]
     return ", ".join(f"{v.metric} {v.ratio:.3f} inconclusive" for v in helpable)
 
 

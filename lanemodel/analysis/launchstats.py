@@ -10,7 +10,8 @@ are compared by the difference of their mean log medians, whose variance has two
   moment on a shared host). That part cannot be estimated from one pair of runs, so it enters as a
   known variance, ``session_sd``, measured by repeated A/A comparisons on the machine kind
   (``pytest benchmarks/ --gate-calibration``). Ratios measured inside one session (efficiency) and
-  interleaved A/B launches cancel it and use 0.
+  interleaved A/B launches cancel it and use 0; A/B launches are also paired (``PairedGroups``): each
+  launch of the working tree is compared with the launch of REF next to it.
 
 The degrees of freedom come from the Welch-Satterthwaite approximation, so the test stays valid
 with few launches; p values and quantiles come from scipy.stats.t.
@@ -50,6 +51,39 @@ class SampleGroups:
     def variance_of_difference(self) -> float:
         variance, _ = self.pooled_variance
         return variance * (1.0 / len(self.current) + 1.0 / len(self.baseline))
+
+
+@dataclass(frozen=True)
+class PairedGroups:
+    """Per-launch log medians of interleaved launches: ``current[i]`` and ``baseline[i]`` ran side by side
+    (one block of a randomized A/B order), so each pair's difference is free of the drift between blocks.
+
+    Same interface as ``SampleGroups``: the paired t test is the one-sample test on the differences.
+    """
+
+    current: tuple[float, ...]
+    baseline: tuple[float, ...]
+
+    @property
+    def differences(self) -> tuple[float, ...]:
+        return tuple(c - b for c, b in zip(self.current, self.baseline))
+
+    @property
+    def pooled_variance(self) -> tuple[float, int]:
+        """Variance of the pair differences and its degrees of freedom."""
+        diffs = self.differences
+        if len(diffs) < 2:
+            return math.nan, 0
+        return float(np.var(diffs, ddof=1)), len(diffs) - 1
+
+    @property
+    def difference(self) -> float:
+        return float(np.mean(self.differences))
+
+    @property
+    def variance_of_difference(self) -> float:
+        variance, _ = self.pooled_variance
+        return variance / len(self.differences)
 
 
 @dataclass(frozen=True)
@@ -93,7 +127,7 @@ def log_medians(launches: Sequence[Sequence[float]]) -> tuple[float, ...]:
     return tuple(math.log(float(np.median(steps))) for steps in launches if len(steps))
 
 
-def combine(groups: Sequence[tuple[SampleGroups, float]], session_sd: float) -> LogDifference:
+def combine(groups: Sequence[tuple[SampleGroups | PairedGroups, float]], session_sd: float) -> LogDifference:
     """sum(sign * difference) with its standard error; ``session_sd`` adds the between-session part.
 
     Each world size's launch variance has its own pooled estimate; Welch-Satterthwaite combines

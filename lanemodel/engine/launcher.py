@@ -22,6 +22,7 @@ from lanemodel.engine.forkserver import ForkedRank
 from lanemodel.engine.progress import StepCallback
 from lanemodel.engine.recorder import ENV_LAUNCH_TIME, error_path, records_path
 from lanemodel.engine.threads import ThreadPlan
+from lanemodel.engine.worktree import code_env
 from lanemodel.training.config import TrainConfig
 
 POLL_INTERVAL_S = 0.05
@@ -119,27 +120,36 @@ def _clear_rank_files(run_dir: Path) -> None:
         path.unlink()
 
 
-def _start_rank(spawn: str, argv: list[str], env: dict[str, str], log: Path):
-    """A fresh interpreter (what torchrun does), or a fork of the pre-imported server."""
+def _start_rank(spawn: str, argv: list[str], env: dict[str, str], log: Path, code_dir: Path | None = None):
+    """A fresh interpreter (what torchrun does), or a fork of the pre-imported server.
+
+    With ``code_dir`` (another version of the project, ``worktree``) the interpreter starts there and
+    imports that version's ``lanemodel``.
+    """
     if spawn == "forkserver":
         return ForkedRank(argv, env, log)
     with log.open("w") as out:
-        return subprocess.Popen([sys.executable, "-m", "lanemodel", "rank", *argv], env=env, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
+        return subprocess.Popen([sys.executable, "-m", "lanemodel", "rank", *argv],
+                                env=env if code_dir is None else code_env(code_dir, env), cwd=code_dir,
+                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def launch_ranks(cfg: TrainConfig, plans: list[ThreadPlan], run_dir: str | Path, timeout_s: float,
-                 fault: str = "", spawn: str = "fresh", on_step: StepCallback | None = None) -> LaunchOutcome:
+                 fault: str = "", spawn: str = "fresh", on_step: StepCallback | None = None,
+                 code_dir: Path | None = None) -> LaunchOutcome:
     """Run one training with len(plans) ranks; raise LaunchError on a failure or when ``timeout_s`` passes.
 
     ``on_step`` is called with rank 0's finished steps whenever that count grows (live progress).
+    ``code_dir``: ranks run another version of the project (fresh interpreters only).
     """
     if timeout_s <= 0:
         raise ValueError(f"timeout must be > 0 s, got {timeout_s}")
     if spawn not in SPAWN_METHODS:
         raise ValueError(f"spawn must be one of {SPAWN_METHODS}, got {spawn!r}")
+    if code_dir is not None and spawn != "fresh":
+        raise ValueError("ranks of another code version start as fresh interpreters only (spawn 'fresh')")
     with _terminate_as_interrupt():
-        return _launch(cfg, plans, Path(run_dir), timeout_s, fault, spawn, on_step)
+        return _launch(cfg, plans, Path(run_dir).resolve(), timeout_s, fault, spawn, on_step, code_dir)
 
 
 @contextmanager
@@ -161,7 +171,7 @@ def _terminate_as_interrupt():
 
 
 def _launch(cfg: TrainConfig, plans: list[ThreadPlan], run_dir: Path, timeout_s: float, fault: str, spawn: str,
-            on_step: StepCallback | None) -> LaunchOutcome:
+            on_step: StepCallback | None, code_dir: Path | None) -> LaunchOutcome:
     world_size = len(plans)
     run_dir.mkdir(parents=True, exist_ok=True)
     config_path = run_dir / "config.json"
@@ -176,7 +186,7 @@ def _launch(cfg: TrainConfig, plans: list[ThreadPlan], run_dir: Path, timeout_s:
         try:
             for rank, plan in enumerate(plans):
                 env = _rank_env(plan, rank, world_size, port, launch_time)
-                procs.append(_start_rank(spawn, argv, env, log_path(run_dir, rank)))
+                procs.append(_start_rank(spawn, argv, env, log_path(run_dir, rank), code_dir))
             failed = _supervise(procs, started + timeout_s, run_dir, timeout_s, on_step)
         except LaunchError as exc:
             exc.pids = [p.pid for p in procs]

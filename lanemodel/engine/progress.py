@@ -46,17 +46,19 @@ class Progress:
         return (0.0 if finished else max(per_launch - elapsed, 0.0)) + per_launch * later
 
     def line(self, world_size: int, index: int, rounds: int, steps_done: int, elapsed: float,
-             warmup: bool = False, finished: bool = False) -> str:
+             warmup: bool = False, finished: bool = False, side: str = "") -> str:
         left = self.estimate_left(elapsed, steps_done, finished)
         eta = f", about {left:.0f} s left" if left is not None else ""
-        which = "warm-up launch" if warmup else f"launch {index + 1} of {rounds}"
+        which = side + ("warm-up launch" if warmup else f"launch {index + 1} of {rounds}")
         number = self.done if finished else self.done + 1
         return (f"world size {world_size}: {which}, step {steps_done} of {self.steps}, "
                 f"{elapsed:.1f} s{eta} (launch {number} of {self.total_launches})")
 
     @contextmanager
-    def launch(self, world_size: int, index: int, rounds: int = 1, warmup: bool = False) -> Iterator[StepCallback]:
-        """Report one launch; yields the callback the launcher calls with rank 0's finished steps."""
+    def launch(self, world_size: int, index: int, rounds: int = 1, warmup: bool = False,
+               side: str = "") -> Iterator[StepCallback]:
+        """Report one launch; yields the callback the launcher calls with rank 0's finished steps.
+        ``side`` prefixes the launch's name ("REF " for the reference code of an A/B session)."""
         started = time.perf_counter()
         state = {"steps": 0}
 
@@ -67,7 +69,8 @@ class Progress:
             now = time.perf_counter()
             if now - self._last_draw >= REFRESH_S:
                 self._last_draw = now
-                self._write("\r" + self.line(world_size, index, rounds, steps_done, now - started, warmup) + "\x1b[K")
+                self._write("\r" + self.line(world_size, index, rounds, steps_done, now - started, warmup,
+                                              side=side) + "\x1b[K")
 
         try:
             yield on_step
@@ -75,7 +78,7 @@ class Progress:
             elapsed = time.perf_counter() - started
             self._durations.append(elapsed)
             self.done += 1
-            text = self.line(world_size, index, rounds, state["steps"], elapsed, warmup, finished=True)
+            text = self.line(world_size, index, rounds, state["steps"], elapsed, warmup, finished=True, side=side)
             self._write("\r" + text + "\x1b[K\n" if self.live else text)
 
     def note(self, text: str) -> None:

@@ -50,13 +50,18 @@ def launch_record(cfg: TrainConfig, policy: str | int, result: RunResult, outcom
 
 def measure_world_size(cfg: TrainConfig, world_size: int, policy: str | int, run_dir: str | Path,
                        timeout_s: float, drop_warmup: int = DEFAULT_DROP_WARMUP, fault: str = "",
-                       spawn: str = "fresh", on_step: StepCallback | None = None) -> Launch:
-    """Launch once and return what it measured; a failed launch raises with its partial record."""
+                       spawn: str = "fresh", on_step: StepCallback | None = None,
+                       code_dir: Path | None = None) -> Launch:
+    """Launch once and return what it measured; a failed launch raises with its partial record.
+
+    ``code_dir``: the ranks run that version of the project (a same-session A/B launch of REF).
+    """
     cpus = available_cpus()
     plans = plan_threads(policy, world_size, cpus, cfg.data_workers)
     build_frame_cache(cfg.data_dir, get_preset(cfg.preset, cfg.use_aux))  # decode once, outside the timed launch
     try:
-        outcome = launch_ranks(cfg, plans, run_dir, timeout_s, fault=fault, spawn=spawn, on_step=on_step)
+        outcome = launch_ranks(cfg, plans, run_dir, timeout_s, fault=fault, spawn=spawn, on_step=on_step,
+                               code_dir=code_dir)
     except LaunchError as exc:
         partial = launch_record(cfg, policy, collect(run_dir, world_size), None, plans, cpus, drop_warmup,
                                 error=str(exc), pids=exc.pids)
