@@ -72,14 +72,14 @@ def session_args(opts: SweepSettings) -> list[str]:
             "--scaling-session-sd", str(opts.scaling_session_sd)]
 
 
-def run_session(work: Path, name: str, args: list[str]) -> tuple[dict, float]:
-    """One pytest session of the suite; returns its saved run and its wall time."""
+def run_session(work: Path, name: str, args: list[str], project: Path = ROOT) -> tuple[dict, float]:
+    """One pytest session of the suite (of the code in ``project``); returns its saved run and wall time."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")}
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "pytest", str(ROOT / "benchmarks"), "-p", "no:cacheprovider",
+    proc = subprocess.run([sys.executable, "-m", "pytest", str(project / "benchmarks"), "-p", "no:cacheprovider",
                            "-q", "-p", "no:randomly", f"--benchmark-storage=file://{work / 'storage'}",
                            f"--benchmark-save={name}", "--results-dir", str(work / "results"), *args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=SESSION_TIMEOUT_S, env=env)
+                          cwd=project, capture_output=True, text=True, timeout=SESSION_TIMEOUT_S, env=env)
     wall = time.perf_counter() - started
     if proc.returncode not in (0, 1):
         raise RuntimeError(f"calibration session {name} failed with exit code {proc.returncode}:\n"
@@ -153,3 +153,61 @@ def table(result: dict, key: str = "kinds") -> list[str]:
         lines.append(f"{kind:>10} {row['runs']:>5} {cell(row['regressed']):>24} {cell(row['any_inconclusive']):>28} "
                      f"{'n/a' if wall is None else f'{wall:.0f}':>14}")
     return lines
+
+
+# --gate-calibration-ab: the same-session A/B gate against an unchanged REF and against a slower commit.
+AB_SLOWDOWN_PCT = 5.0
+SLOW_STEP = ("        if cfg.step_slowdown_pct:\n",
+             "        if cfg.step_slowdown_pct or True:   # calibration: this commit makes every step slower\n")
+SLOW_SLEEP = ("cfg.step_slowdown_pct / 100.0", f"(cfg.step_slowdown_pct + {AB_SLOWDOWN_PCT}) / 100.0")
+
+
+def _git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True,
+                          timeout=120).stdout.strip()
+
+
+def slow_commit_clone(work: Path) -> Path:
+    """A clone of this project's HEAD with one commit on top that makes every training step
+    AB_SLOWDOWN_PCT percent longer (the change a same-session A/B run must catch)."""
+    repo = work / "repo"
+    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(repo)], check=True, timeout=300)
+    train = repo / "lanemodel" / "training" / "train.py"
+    text = train.read_text()
+    for old, new in (SLOW_STEP, SLOW_SLEEP):
+        if text.count(old) != 1:
+            raise RuntimeError(f"cannot make the slow commit: {train} no longer contains {old!r} once")
+        text = text.replace(old, new)
+    train.write_text(text)
+    _git(repo, "-c", "user.name=calibration", "-c", "user.email=calibration@localhost", "commit", "-qam",
+         f"every training step {AB_SLOWDOWN_PCT:g} % slower")
+    return repo
+
+
+def calibrate_ab(opts: SweepSettings, runs: int, work: Path, note: Callable[[str], None] = print,
+                 seed: int = 0, progress_file: Path | None = None) -> dict:
+    """``2 * runs`` A/A sessions (--scaling-ab HEAD on unchanged code) and ``runs`` sessions of the slow
+    commit against its parent (--scaling-ab HEAD~1), in a random order, each its own pytest session."""
+    repo = slow_commit_clone(work)
+    checkout = {"A/A": _git(repo, "rev-parse", "HEAD~1"), "slow": _git(repo, "rev-parse", "HEAD")}
+    kinds = ["A/A"] * (2 * runs) + [f"+{AB_SLOWDOWN_PCT:g}% commit"] * runs
+    random.Random(seed).shuffle(kinds)
+    args = [*session_args(opts), "--scaling-ab-rounds", str(opts.scaling_ab_rounds),
+            "--scaling-ab-max-slowdown", str(opts.scaling_ab_max_slowdown)]
+    tallies = {kind: Tally() for kind in dict.fromkeys(sorted(kinds))}
+    result: dict = {}
+    for index, kind in enumerate(kinds):
+        slow = kind != "A/A"
+        _git(repo, "checkout", "-q", "--detach", checkout["slow" if slow else "A/A"])
+        saved, wall = run_session(work, f"ab{index}", [*args, "--scaling-ab", "HEAD~1" if slow else "HEAD"],
+                                  project=repo)
+        verdicts = saved["scaling"]["gate"]["verdicts"]
+        tallies[kind].add([v["verdict"] for v in verdicts], wall,
+                          [v["ratio"] for v in verdicts if v["metric"] == "step_time_ratio"])
+        words = ", ".join(f"ws{v['world_size']} {v['metric'].split('_')[0]} {v['ratio']:.3f} {v['verdict']}"
+                          for v in verdicts)
+        note(f"{index + 1}/{len(kinds)} {kind:>12}: {words} ({wall:.0f} s)")
+        result = {"runs": index + 1, "settings": asdict(opts), "kinds": {k: t.summary() for k, t in tallies.items()}}
+        if progress_file is not None:
+            progress_file.write_text(json.dumps(result, indent=1))
+    return result

@@ -14,6 +14,9 @@ def add_options(parser: pytest.Parser) -> None:
     group.addoption("--gate-calibration", dest="lanebench_calibration", type=int, default=None, metavar="K",
                     help="measure the gate: K A/A and K injected comparisons per slowdown (5, 10, 20 %%) on "
                          "this machine; saves the rates like any run")
+    group.addoption("--gate-calibration-ab", dest="lanebench_calibration_ab", type=int, default=None, metavar="K",
+                    help="measure the same-session A/B gate: 2K runs of --scaling-ab against unchanged code and K "
+                         "against a commit that makes every step 5 %% slower; saves the rates like any run")
     for option in OPTIONS:
         group.addoption(option.flag, dest=f"lanebench_{option.name}", default=None,
                         help=f"{option.help} (ini {option.ini_key}, default {option.default!r})")

@@ -219,7 +219,8 @@ def _progress(config: pytest.Config, steps: int, launches: int) -> Progress:
 def _select_group(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The scaling group by default; the performance group with --performance; calibration alone."""
     performance = config.getoption("lanebench_performance")
-    calibration = config.getoption("lanebench_calibration") is not None
+    calibration = (config.getoption("lanebench_calibration") is not None
+                   or config.getoption("lanebench_calibration_ab") is not None)
 
     def in_other_group(item: pytest.Item) -> bool:
         if item.get_closest_marker(CALIBRATION_MARKER):
@@ -309,7 +310,7 @@ def run_launch(request: pytest.FixtureRequest, suite_options: SweepSettings, lan
 
 
 @pytest.fixture
-def extend_launches(request: pytest.FixtureRequest, suite_options: SweepSettings, run_launch):
+def extend_launches(request: pytest.FixtureRequest, suite_options: SweepSettings, run_launch, ab_block):
     """Callable(benchmark, world_size, policy) -> extra launches, run while the gate cannot decide.
 
     Launch counts follow ``look_sizes`` (rounds, then doubling up to --scaling-max-rounds); the gate's

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 PRESET_NAMES = ("tiny", "small", "full")       # lanemodel.training.model.PRESETS, checked by a test
@@ -137,6 +137,9 @@ OPTIONS: tuple[Option, ...] = (
            _text, scope="suite"),
     Option("scaling_ab_max_slowdown", "1.03", "with --scaling-ab: largest allowed working tree/REF step-time ratio "
            "(the efficiency may drop by the same factor)", _number(float, 1.0, 3.0, low_open=True), scope="suite"),
+    Option("scaling_ab_rounds", "6", "with --scaling-ab: blocks (one REF and one working-tree launch each) per "
+           "world size, in place of --rounds; up to twice as many while a verdict is inconclusive (in place of "
+           "--scaling-max-rounds)", _number(int, 2), scope="suite"),
     Option("scaling_max_slowdown", "1.10", "largest allowed current/baseline median step-time ratio",
            _number(float, 1.0, 3.0, low_open=True), scope="suite"),
     Option("scaling_max_efficiency_drop", "0.10", "largest allowed relative drop of parallel efficiency",
@@ -174,6 +177,7 @@ class SweepSettings:
     scaling_baseline: str
     scaling_ab: str
     scaling_ab_max_slowdown: float
+    scaling_ab_rounds: int
     scaling_max_slowdown: float
     scaling_max_efficiency_drop: float
     scaling_alpha: float
@@ -194,6 +198,10 @@ def parse_settings(raw: Mapping[str, str | None], scope: str = "suite") -> Sweep
     if settings.drop_warmup >= settings.steps:
         raise SettingsError(f"--drop-warmup {settings.drop_warmup} leaves no step of --steps {settings.steps} "
                             f"to measure; give more steps than warm-up steps")
+    if scope == "suite" and settings.scaling_ab:
+        # paired blocks: the same-session comparison needs fewer launches than a saved baseline
+        settings = replace(settings, rounds=settings.scaling_ab_rounds,
+                           scaling_max_rounds=2 * settings.scaling_ab_rounds)
     if scope == "suite" and settings.scaling_ab and settings.spawn != "fresh":
         raise SettingsError(f"--scaling-ab needs --spawn fresh (REF's ranks import REF's code in their own "
                             f"interpreters), got --spawn {settings.spawn}")
