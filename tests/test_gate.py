@@ -21,7 +21,7 @@ from lanemodel.analysis.gate import (
     more_launches_needed,
     series_from_benchmarks,
 )
-from lanemodel.analysis.launchstats import LogDifference, SampleGroups, combine
+from lanemodel.analysis.launchstats import LogDifference, PairedGroups, SampleGroups, combine
 
 CONFIG = {"cpu_model": "X", "cores_available": 2, "preset": "tiny", "scaling": "strong", "spawn": "fresh",
           "global_batch": 4, "steps": 6, "drop_warmup": 2, "torch": "2.14.1"}
@@ -220,3 +220,43 @@ def test_load_baseline_errors_name_the_file(tmp_path):
     path.write_text(json.dumps({"benchmarks": [], "scaling": {"config": CONFIG, "schema_version": 99}}))
     with pytest.raises(BaselineError, match="schema version 99"):
         load_baseline(path)
+
+
+def drifting(median: float, drift: tuple[float, ...], seed: int,
+             spread: float = 0.005) -> tuple[tuple[float, ...], ...]:
+    """Launches that follow a shared drift (one factor per block) plus a little launch noise."""
+    rng = np.random.default_rng(seed)
+    return tuple(tuple(median * factor * math.exp(spread * rng.standard_normal()) for _ in range(6))
+                 for factor in drift)
+
+
+def test_the_paired_test_is_scipys_paired_t_test_on_log_medians():
+    current, baseline = (0.10, 0.13, 0.11, 0.16), (0.09, 0.125, 0.10, 0.15)
+    groups = PairedGroups(tuple(map(math.log, current)), tuple(map(math.log, baseline)))
+    diff = combine([(groups, 1.0)], 0.0)
+    expected = stats.ttest_rel(np.log(current), np.log(baseline), alternative="greater")
+    assert diff.p_worse() == pytest.approx(expected.pvalue, rel=1e-9)
+    assert diff.df == 3
+
+
+def test_pairing_cancels_drift_between_blocks_that_hides_a_slowdown_from_the_unpaired_test():
+    """Blocks 10 % apart (the host drifting) and a 6 % slower working tree: paired, the 6 % stands out."""
+    drift = (1.0, 1.1, 0.95, 1.05, 0.9, 1.1, 1.0, 0.92)
+    ref = {("tuned", 1): Series("tuned", 1, 4, drifting(0.2, drift, 1))}
+    tree = {("tuned", 1): Series("tuned", 1, 4, drifting(0.2 * 1.06, drift, 2))}
+    settings = GateSettings(max_slowdown=1.03, session_sd=0.0)
+    paired = compare(tree, ref, settings, paired=True).verdicts[0]
+    unpaired = compare(tree, ref, settings).verdicts[0]
+    assert paired.verdict == "regressed" and paired.ratio == pytest.approx(1.06, rel=0.01)
+    assert unpaired.verdict == "inconclusive"
+    same = compare(ref, {("tuned", 1): Series("tuned", 1, 4, drifting(0.2, drift, 3))}, settings, paired=True)
+    assert same.verdicts[0].verdict == "pass"
+
+
+def test_a_paired_verdict_that_stays_inconclusive_asks_for_more_blocks():
+    ref_medians = (0.2, 0.22, 0.19)
+    ref = {("tuned", 1): Series("tuned", 1, 4, tuple((m,) for m in ref_medians))}
+    tree = {("tuned", 1): Series("tuned", 1, 4, tuple((m * f,) for m, f in zip(ref_medians, (1.05, 0.99, 1.06))))}
+    settings = GateSettings(max_slowdown=1.03, session_sd=0.0)
+    assert compare(tree, ref, settings, paired=True).verdicts[0].verdict == "inconclusive"
+    assert "inconclusive" in more_launches_needed(("tuned", 1), tree, ref, settings, 1, paired=True)
