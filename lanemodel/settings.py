@@ -137,7 +137,7 @@ OPTIONS: tuple[Option, ...] = (
            _text, scope="suite"),
     Option("scaling_ab_max_slowdown", "1.03", "with --scaling-ab: largest allowed working tree/REF step-time ratio "
            "(the efficiency may drop by the same factor)", _number(float, 1.0, 3.0, low_open=True), scope="suite"),
-    Option("scaling_ab_rounds", "6", "with --scaling-ab: blocks (one REF and one working-tree launch each) per "
+    Option("scaling_ab_rounds", "8", "with --scaling-ab: blocks (one REF and one working-tree launch each) per "
            "world size, in place of --rounds; up to twice as many while a verdict is inconclusive (in place of "
            "--scaling-max-rounds)", _number(int, 2), scope="suite"),
     Option("scaling_max_slowdown", "1.10", "largest allowed current/baseline median step-time ratio",
