@@ -157,9 +157,6 @@ def table(result: dict, key: str = "kinds") -> list[str]:
 
 # --gate-calibration-ab: the same-session A/B gate against an unchanged REF and against a slower commit.
 AB_SLOWDOWN_PCT = 5.0
-SLOW_STEP = ("        if cfg.step_slowdown_pct:\n",
-             "        if cfg.step_slowdown_pct or True:   # calibration: this commit makes every step slower\n")
-SLOW_SLEEP = ("cfg.step_slowdown_pct / 100.0", f"(cfg.step_slowdown_pct + {AB_SLOWDOWN_PCT}) / 100.0")
 
 
 def _git(repo: Path, *args: str) -> str:
@@ -167,20 +164,23 @@ def _git(repo: Path, *args: str) -> str:
                           timeout=120).stdout.strip()
 
 
-def slow_commit_clone(work: Path) -> Path:
-    """A clone of this project's HEAD with one commit on top that makes every training step
-    AB_SLOWDOWN_PCT percent longer (the change a same-session A/B run must catch)."""
+def slow_commit_clone(work: Path, percent: float = AB_SLOWDOWN_PCT, source: Path = ROOT) -> Path:
+    """A clone of ``source``'s HEAD with one commit on top that makes every training step ``percent``
+    longer (the change a same-session A/B run must catch)."""
     repo = work / "repo"
-    subprocess.run(["git", "clone", "--quiet", str(ROOT), str(repo)], check=True, timeout=300)
+    subprocess.run(["git", "clone", "--quiet", str(source), str(repo)], check=True, timeout=300)
     train = repo / "lanemodel" / "training" / "train.py"
     text = train.read_text()
-    for old, new in (SLOW_STEP, SLOW_SLEEP):
+    slower = (("        if cfg.step_slowdown_pct:\n",
+               "        if cfg.step_slowdown_pct or True:   # this commit makes every step slower\n"),
+              ("cfg.step_slowdown_pct / 100.0", f"(cfg.step_slowdown_pct + {percent}) / 100.0"))
+    for old, new in slower:
         if text.count(old) != 1:
             raise RuntimeError(f"cannot make the slow commit: {train} no longer contains {old!r} once")
         text = text.replace(old, new)
     train.write_text(text)
     _git(repo, "-c", "user.name=calibration", "-c", "user.email=calibration@localhost", "commit", "-qam",
-         f"every training step {AB_SLOWDOWN_PCT:g} % slower")
+         f"every training step {percent:g} % slower")
     return repo
 
 

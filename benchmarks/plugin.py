@@ -18,12 +18,14 @@ from lanemodel.analysis.gate import (
     GateSettingsError,
     Series,
     check_comparable,
+    compare,
     describe_keys,
     load_baseline,
     metrics_gated,
     more_launches_needed,
     series_from_benchmarks,
 )
+from lanemodel.analysis.history import SavedRun, comparable_runs, compare_with_history, load_runs
 from lanemodel.analysis.outcome import SuiteOutcome
 from lanemodel.engine.progress import Progress
 from lanemodel.outputs.table import performance_lines, summary_lines
@@ -57,6 +59,7 @@ class SuiteState:
         self.ab: ABSession | None = None          # --scaling-ab: REF's code and launches
         self.cleanup = ExitStack()                # REF's worktree, removed when the session ends
         self.ref_saved = False
+        self.history: list[SavedRun] = []         # --scaling-history: the last N comparable saved runs
 
     @property
     def options(self) -> SweepSettings:
@@ -76,9 +79,20 @@ class SuiteState:
     def finish(self) -> SuiteOutcome | None:
         if self.outcome is None and self.series:
             self.outcome = suite.conclude(self.series, self.options, self.gate, self.current_benchmarks(),
-                                          self.baseline, self.baseline_name, self.extra_launches,
-                                          self.ab.ref_series() if self.ab else None)
+                                          self.judge(), self.baseline, self.baseline_name, self.extra_launches)
         return self.outcome
+
+    def judge(self) -> suite.Judge | None:
+        """The gate against what this run is compared with: REF's interleaved launches (paired), the
+        history of saved runs, or one saved baseline; None when there is nothing to compare with."""
+        if self.ab is not None:
+            ref = self.ab.ref_series()
+            return lambda current: compare(current, ref, self.gate, paired=True)
+        if self.history:
+            return lambda current: compare_with_history(current, self.history, self.gate)
+        if self.baseline is not None:
+            return lambda current: compare(current, self.baseline_series, self.gate)
+        return None
 
     def compared_with(self) -> tuple[dict[tuple[str, int], Series], bool, set[tuple[str, int]]]:
         """(what the gate compares this run with, whether it is paired, the keys it will gate)."""
@@ -170,6 +184,11 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         state.ab = _check_out_ref(state, opts)
         state.baseline_name = f"{state.ab.code.label}, interleaved in this session"
         return
+    if opts.scaling_history:
+        state.history = _history(config, opts)
+        state.baseline_name = (f"the last {len(state.history)} comparable saved runs "
+                               f"({state.history[0].run_id} .. {state.history[-1].run_id})")
+        return
     state.baseline, state.baseline_name = _resolve_baseline(config, opts)
     if state.baseline is not None:
         try:
@@ -197,6 +216,23 @@ def _check_out_ref(state: SuiteState, opts: SweepSettings) -> ABSession:
         state.cleanup.close()
         raise pytest.UsageError(str(exc)) from None
     return ABSession(code, seed=time.time_ns() % 2**32)
+
+
+def _history(config: pytest.Config, opts: SweepSettings) -> list[SavedRun]:
+    """The last --scaling-history N saved runs measured like this one; fewer than 2 is a usage error."""
+    session = getattr(config, "_benchmarksession", None)
+    if session is None or not hasattr(session.storage, "path"):
+        raise pytest.UsageError("--scaling-history reads pytest-benchmark's file storage, which this session has not")
+    try:
+        runs, _ = load_runs(Path(session.storage.path))
+    except BaselineError as exc:
+        raise pytest.UsageError(f"--scaling-history: {exc}") from None
+    kept, others = comparable_runs(runs, suite.run_config(opts))
+    if len(kept) < 2:
+        raise pytest.UsageError(
+            f"--scaling-history {opts.scaling_history}: {len(kept)} saved run(s) in {session.storage.path} were "
+            f"measured like this one; at least 2 are needed" + "".join(f"\n  {note}" for note in others))
+    return kept[-opts.scaling_history:]
 
 
 def _progress(config: pytest.Config, steps: int, launches: int) -> Progress:

@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import shutil
 import statistics
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lanemodel.analysis.gate import BaselineError, GateResult, GateSettings, Series, compare, series_from_benchmarks
+from lanemodel.analysis.gate import BaselineError, GateResult, GateSettings, Series, series_from_benchmarks
 from lanemodel.analysis.outcome import SuiteOutcome, summarise_session
 from lanemodel.analysis.scaling import ScalingPoint
 from lanemodel.analysis.stats import Interval, median_of_launches
@@ -117,25 +118,24 @@ def points_from_json(curve: list[dict]) -> list[ScalingPoint]:
                          p.get("reference_world_size")) for p in curve]
 
 
-def gate(current_benchmarks: list[dict], baseline: dict | None, settings: GateSettings,
-         ref_series: dict[tuple[str, int], Series] | None = None) -> GateResult | None:
-    """Against REF's interleaved launches (paired) when there are any, else against the saved baseline."""
-    if ref_series is not None:
-        return compare(series_from_benchmarks(current_benchmarks), ref_series, settings, paired=True)
-    if baseline is None:
-        return None
-    return compare(series_from_benchmarks(current_benchmarks), series_from_benchmarks(baseline["benchmarks"]),
-                   settings)
+Judge = Callable[[dict[tuple[str, int], Series]], GateResult]
 
 
 def conclude(series: LaunchSeries, opts: SweepSettings, settings: GateSettings, current_benchmarks: list[dict],
-             baseline: dict | None, baseline_name: str, extra_launches: list[str],
-             ref_series: dict[tuple[str, int], Series] | None = None) -> SuiteOutcome:
-    """Analysis, gate, plots and report from everything the session measured."""
-    try:
-        result = gate(current_benchmarks, baseline, settings, ref_series)
-    except BaselineError as exc:       # nothing shared: the run is not gated, and says so
-        result = GateResult([], [], refused=str(exc))
+             judge: Judge | None, baseline: dict | None, baseline_name: str,
+             extra_launches: list[str]) -> SuiteOutcome:
+    """Analysis, gate, plots and report from everything the session measured.
+
+    ``judge`` is the gate against whatever this run is compared with (a saved baseline, REF's interleaved
+    launches, the history of saved runs); None when nothing is; ``baseline`` (a saved run) adds its curve
+    to the plots.
+    """
+    result = None
+    if judge is not None:
+        try:
+            result = judge(series_from_benchmarks(current_benchmarks))
+        except BaselineError as exc:       # nothing shared: the run is not gated, and says so
+            result = GateResult([], [], refused=str(exc))
     outcome = summarise_session(series, run_config(opts), result, settings, baseline_name, extra_launches)
     baseline_curves = (baseline or {}).get("scaling", {}).get("analysis", {})
     results = Path(opts.results_dir)

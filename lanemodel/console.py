@@ -1,12 +1,14 @@
 """``ddp-lane-bench``: the scaling gate over saved runs, without pytest.
 
     ddp-lane-bench compare BASE CUR [--storage DIR] [gate options]
+    ddp-lane-bench history [--storage DIR] [--json] [--plots DIR]
     ddp-lane-bench report DIR
 
 
 BASE and CUR are saved pytest-benchmark files of the suite, or run ids/names in the storage. Exit codes:
 0 no regression (inconclusive verdicts are printed), 1 regressed, 2 bad input (missing, unreadable, not
-a file of this suite), 4 not comparable (every difference listed).
+a file of this suite), 4 not comparable (every difference listed). ``history`` lists every saved run
+comparable with the newest one, draws the trend plots and names the change points (exit 0, or 2).
 """
 from __future__ import annotations
 
@@ -92,6 +94,55 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return NO_REGRESSION
 
 
+def cmd_history(args: argparse.Namespace) -> int:
+    """Every comparable saved run in order, per (threads, world size): step time, efficiency, change points."""
+    import json
+
+    from lanemodel.analysis.history import comparable_runs, detect, load_runs, trends
+    from lanemodel.outputs.history_plots import plot_history
+
+    storage = Path(args.storage)
+    try:
+        alpha = BY_NAME["scaling_alpha"].parse("--alpha", args.alpha)
+        runs, skipped = load_runs(storage)
+    except (BaselineError, SettingsError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return BAD_INPUT
+    if not runs:
+        print(f"error: no saved run of this suite in {storage}" + (f" ({len(skipped)} other JSON files)"
+                                                                  if skipped else ""), file=sys.stderr)
+        return BAD_INPUT
+    runs, not_comparable = comparable_runs(runs, runs[-1].config)
+    series = trends(runs)
+    changes = detect(series, alpha)
+    run_ids = [run.run_id for run in runs]
+    plots = plot_history(series, changes, run_ids, Path(args.plots))
+    if args.json:
+        print(json.dumps({
+            "storage": str(storage), "runs": run_ids, "skipped": skipped, "not_comparable": not_comparable,
+            "series": [{"threads": policy, "world_size": ws, "metric": metric,
+                        "points": [{"run": p.run_id, "value": p.value, "low": p.low, "high": p.high} for p in points]}
+                       for (policy, ws, metric), points in series.items()],
+            "change_points": [{"run": c.run_id, "threads": c.policy, "world_size": c.world_size, "metric": c.metric,
+                               "ratio": c.ratio, "p_value": c.p_value, "runs_before": c.runs_before,
+                               "runs_after": c.runs_after} for c in changes],
+            "plots": {metric: str(path) for metric, path in plots.items()}}, indent=1, allow_nan=True))
+        return NO_REGRESSION
+    print(f"{len(runs)} comparable saved runs in {storage}, oldest first: {', '.join(run_ids)}")
+    for note in skipped + not_comparable:
+        print("  skipped: " + note)
+    for (policy, ws, metric), points in series.items():
+        print(f"{metric} world size {ws} ({policy}): " + " ".join(f"{p.value:.4g}" for p in points))
+    for c in changes:
+        print(f"change point at {c.run_id}: world size {c.world_size} ({c.policy}) {c.metric} x{c.ratio:.3f}, "
+              f"p={c.p_value:.2g}, {c.runs_before} runs before, {c.runs_after} after")
+    if not changes:
+        print("no change point" + ("" if len(runs) >= 4 else " (4 or more runs are needed to find one)"))
+    for metric, path in plots.items():
+        print(f"plot {metric}: {path}")
+    return NO_REGRESSION
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     """REPORT.md and the plots again, from the metrics files of a results directory."""
     from lanemodel.analysis.outcome import config_of, summarise_session
@@ -130,6 +181,13 @@ def build_parser() -> argparse.ArgumentParser:
         option = BY_NAME[name]
         comp.add_argument(option.flag, dest=name, default=None, help=f"{option.help} (default {option.default})")
     comp.set_defaults(run=cmd_compare)
+    history = sub.add_parser("history", help="every saved run in order: trends, plots and change points")
+    history.add_argument("--storage", default=".benchmarks", help="pytest-benchmark storage to read")
+    history.add_argument("--json", action="store_true", help="print the series and change points as JSON")
+    history.add_argument("--plots", default="results/history", help="where the trend plots go")
+    history.add_argument("--alpha", default="0.05", help="significance of a change point (Bonferroni over "
+                                                         "the candidates of a series)")
+    history.set_defaults(run=cmd_history)
     report = sub.add_parser("report", help="rebuild REPORT.md and the plots from a results directory")
     report.add_argument("dir", metavar="DIR")
     report.set_defaults(run=cmd_report)

@@ -132,6 +132,8 @@ OPTIONS: tuple[Option, ...] = (
            _number(float, 0), scope="suite"),
     Option("scaling_baseline", "", "baseline to gate against: a saved JSON path, or a run id/name in the "
            "benchmark storage (default: the --benchmark-compare one)", _text, scope="suite"),
+    Option("scaling_history", "0", "gate against the last N comparable saved runs in the benchmark storage, "
+           "their run-to-run spread being the noise (0: off; at least 2)", _number(int, 0), scope="suite"),
     Option("scaling_ab", "", "gate against REF, a git ref of this project, measured in this session: REF's "
            "launches interleave with the working tree's in a randomized balanced order (needs --spawn fresh)",
            _text, scope="suite"),
@@ -175,6 +177,7 @@ class SweepSettings:
     scaling_max_rounds: int
     scaling_budget_s: float
     scaling_baseline: str
+    scaling_history: int
     scaling_ab: str
     scaling_ab_max_slowdown: float
     scaling_ab_rounds: int
@@ -205,8 +208,13 @@ def parse_settings(raw: Mapping[str, str | None], scope: str = "suite") -> Sweep
     if scope == "suite" and settings.scaling_ab and settings.spawn != "fresh":
         raise SettingsError(f"--scaling-ab needs --spawn fresh (REF's ranks import REF's code in their own "
                             f"interpreters), got --spawn {settings.spawn}")
-    if scope == "suite" and settings.scaling_ab and settings.scaling_baseline:
-        raise SettingsError("--scaling-ab and --scaling-baseline both name what to gate against; give one")
+    against = [flag for flag, given in (("--scaling-ab", settings.scaling_ab),
+                                        ("--scaling-baseline", settings.scaling_baseline),
+                                        ("--scaling-history", settings.scaling_history)) if given]
+    if scope == "suite" and len(against) > 1:
+        raise SettingsError(f"{' and '.join(against)} each name what to gate against; give one")
+    if scope == "suite" and settings.scaling_history == 1:
+        raise SettingsError("--scaling-history 1: the run-to-run spread needs at least 2 saved runs")
     if scope == "suite" and settings.scaling_max_rounds < settings.rounds:
         raise SettingsError(f"--scaling-max-rounds {settings.scaling_max_rounds} is below --rounds "
                             f"{settings.rounds}")

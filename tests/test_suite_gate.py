@@ -1,14 +1,13 @@
 """The suite end to end, as CI uses it: save a baseline, compare A/A, catch an injected slowdown."""
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+from suite_helpers import ROOT, clean_env, gate_lines, run_project
 
 pytestmark = pytest.mark.engine
-ROOT = Path(__file__).resolve().parents[1]
 # 3 launches, and up to 6 where the gate cannot decide (or, with no baseline, to make a precise one).
 SMALL_RUN = ["--world-sizes", "1,2", "--steps", "5", "--drop-warmup", "1", "--rounds", "3", "--scaling-max-rounds", "6",
              "--global-batch", "4"]
@@ -16,16 +15,8 @@ PLOTS = ("elapsed_vs_processes", "speedup_vs_processes", "efficiency_vs_processe
          "step_time_over_steps", "loss_over_steps")
 
 
-def clean_env() -> dict[str, str]:
-    """Without the xdist worker variables of this test session, which would disable pytest-benchmark."""
-    return {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")}
-
-
 def run_suite(tmp: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "benchmarks/", "-p", "no:cacheprovider", "-q",
-         f"--benchmark-storage=file://{tmp / 'storage'}", "--results-dir", str(tmp / "results"), *SMALL_RUN, *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=timeout, env=clean_env())
+    return run_project(ROOT, tmp, *SMALL_RUN, *args, timeout=timeout)
 
 
 @pytest.fixture(scope="module")
@@ -80,12 +71,6 @@ def test_pytest_benchmark_compare_reads_the_saved_files(saved):
                                "compare", "0001"], capture_output=True, text=True, timeout=120)
     assert compared.returncode == 0, compared.stderr
     assert "test_ddp_scaling[tuned-ws2]" in compared.stdout
-
-
-def gate_lines(stdout: str) -> list[str]:
-    """The gate's verdict lines in the terminal summary (not its notes about extra launches)."""
-    return [line.strip() for line in stdout.splitlines() if line.strip().startswith("world size ")
-            and "_ratio" in line and " -> " in line]
 
 
 def saved_gate(tmp: Path, name: str) -> dict:
@@ -144,12 +129,19 @@ def test_baseline_sharing_no_world_size_is_refused_naming_both_sets(saved):
 @pytest.mark.parametrize("option, value", [("--scaling-max-efficiency-drop", "1.5"),
                                            ("--scaling-max-slowdown", "0.9"), ("--scaling-alpha", "0"),
                                            ("--rounds", "0"), ("--steps", "1"), ("--world-sizes", ""),
-                                           ("--inject-step-slowdown", "-10")])
+                                           ("--inject-step-slowdown", "-10"), ("--scaling-history", "1"),
+                                           ("--scaling-ab-rounds", "1")])
 def test_options_that_leave_nothing_to_measure_or_judge_are_refused_before_any_launch(tmp_path, option, value):
     proc = run_suite(tmp_path, option, value, timeout=120)
     assert proc.returncode == 4, proc.stdout + proc.stderr
     assert option in proc.stderr
     assert not list((tmp_path / "results").glob("metrics_*.json"))
+
+
+def test_two_things_to_gate_against_are_refused_naming_both(tmp_path):
+    proc = run_suite(tmp_path, "--scaling-ab", "HEAD", "--scaling-history", "3", timeout=120)
+    assert proc.returncode == 4
+    assert "--scaling-ab and --scaling-history each name what to gate against; give one" in proc.stderr
 
 
 def test_scaling_baseline_by_name_is_found_or_refused(saved):

@@ -139,7 +139,7 @@ def decide(diff: LogDifference, limit_log: float, alpha: float, beta: float) -> 
     return "inconclusive"
 
 
-def _verdict(series: Series, metric: str, diff: LogDifference, sign: int, base_value: float, cur_value: float,
+def make_verdict(series: Series, metric: str, diff: LogDifference, sign: int, base_value: float, cur_value: float,
              limit: float, alpha: float, settings: GateSettings, launches: tuple[int, int]) -> GateVerdict:
     """``sign`` +1: a larger ratio is worse (step time); -1: a smaller one is (efficiency)."""
     limit_log = sign * math.log(limit)
@@ -183,7 +183,7 @@ def compare(current: dict[tuple[str, int], Series], baseline: dict[tuple[str, in
         policy, ws = key
         cur, base = current[key], baseline[key]
         counts = (len(cur.launches), len(base.launches))
-        verdicts.append(_verdict(cur, STEP_TIME, combine([(groups[key], 1.0)], session_sd), 1, base.median,
+        verdicts.append(make_verdict(cur, STEP_TIME, combine([(groups[key], 1.0)], session_sd), 1, base.median,
                                  cur.median, settings.max_slowdown, alpha, settings, counts))
         ref = min(w for p, w in shared if p == policy)
         if ws == ref:
@@ -191,7 +191,7 @@ def compare(current: dict[tuple[str, int], Series], baseline: dict[tuple[str, in
         # log efficiency ratio = (d_ref - d_N): the session offset, common to both sizes, cancels.
         diff = combine([(groups[key], 1.0), (groups[(policy, ref)], -1.0)], 0.0)
         scale = (cur.global_batch_size / current[(policy, ref)].global_batch_size) * ref / ws
-        verdicts.append(_verdict(cur, EFFICIENCY, diff, -1, scale * baseline[(policy, ref)].median / base.median,
+        verdicts.append(make_verdict(cur, EFFICIENCY, diff, -1, scale * baseline[(policy, ref)].median / base.median,
                                  scale * current[(policy, ref)].median / cur.median,
                                  1.0 - settings.max_efficiency_drop, alpha, settings, counts))
     return GateResult(verdicts, notes)

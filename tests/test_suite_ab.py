@@ -1,0 +1,101 @@
+"""Same-session A/B (--scaling-ab REF) and the gate against history (--scaling-history N), end to end."""
+import json
+import math
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+from suite_helpers import ROOT, gate_lines, run_project
+
+from benchmarks.calibration import slow_commit_clone
+from lanemodel.engine.worktree import WORKTREE_PREFIX
+
+pytestmark = pytest.mark.engine
+# 2 blocks (a REF and a working-tree launch each) per world size, up to 4 where a verdict is inconclusive.
+AB_RUN = ["--world-sizes", "1,2", "--steps", "5", "--drop-warmup", "1", "--global-batch", "4",
+          "--scaling-ab-rounds", "2"]
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True, text=True,
+                          timeout=60).stdout.strip()
+
+
+def leftover_worktrees() -> set[str]:
+    return {p.name for p in Path(tempfile.gettempdir()).glob(WORKTREE_PREFIX + "*")}
+
+
+@pytest.fixture(scope="module")
+def slow_repo(tmp_path_factory):
+    """This project with one commit on top that makes every step twice as long."""
+    return slow_commit_clone(tmp_path_factory.mktemp("slowrepo"), percent=100.0)
+
+
+def test_a_commit_twice_as_slow_regresses_against_its_parent_and_both_sides_are_saved(slow_repo, tmp_path):
+    before = leftover_worktrees()
+    proc = run_project(slow_repo, tmp_path, *AB_RUN, "--scaling-ab", "HEAD~1", "--benchmark-save=slow")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    steps = [line for line in gate_lines(proc.stdout) if "step_time_ratio" in line]
+    assert len(steps) == 2 and all("-> REGRESSED" in line for line in steps), steps
+    assert "interleaved in this session" in proc.stdout
+    parent = git(slow_repo, "rev-parse", "HEAD~1")
+    (ref_file,) = (tmp_path / "storage").rglob(f"*_ref-{parent[:12]}.json")
+    (tree_file,) = (tmp_path / "storage").rglob("*_slow.json")
+    assert ref_file.name < tree_file.name                       # REF is saved first
+    ref, tree = json.loads(ref_file.read_text()), json.loads(tree_file.read_text())
+    assert ref["commit_info"]["id"] == parent and ref["scaling"]["ab"]["side"] == "REF"
+    for bench in ref["benchmarks"]:
+        assert bench["extra_info"]["code"]["commit"] == parent
+        assert bench["stats"]["rounds"] == bench["extra_info"]["launches"] == len(bench["extra_info"]["step_times"])
+    order = tree["scaling"]["ab"]["order"]
+    for sides in order.values():
+        assert sides.count("ref") == sides.count("current") >= 2
+    ratios = {v["world_size"]: v["ratio"] for v in tree["scaling"]["gate"]["verdicts"]
+              if v["metric"] == "step_time_ratio"}
+    assert all(1.6 < ratio < 2.6 for ratio in ratios.values()), ratios
+    ref_metrics = list((tmp_path / "results" / "ab_ref").glob("metrics_tuned_ws2_launch*.json"))
+    assert len(ref_metrics) >= 2
+    assert json.loads(ref_metrics[0].read_text())["launch"]["code"]["commit"] == parent
+    assert leftover_worktrees() == before and len(git(slow_repo, "worktree", "list").splitlines()) == 1
+    compared = subprocess.run([sys.executable, "-m", "pytest_benchmark", "--storage",
+                               f"file://{tmp_path / 'storage'}", "compare"], capture_output=True, text=True,
+                              timeout=120)
+    assert compared.returncode == 0 and "test_ddp_scaling[tuned-ws2]" in compared.stdout
+
+
+def test_a_failed_launch_leaves_no_worktree_behind(slow_repo, tmp_path):
+    before = leftover_worktrees()
+    proc = run_project(slow_repo, tmp_path, *AB_RUN, "--scaling-ab", "HEAD~1", "--launch-timeout", "0.5",
+                       "--world-sizes", "1")
+    assert proc.returncode == 1 and "timed out" in proc.stdout, proc.stdout + proc.stderr
+    assert leftover_worktrees() == before and len(git(slow_repo, "worktree", "list").splitlines()) == 1
+
+
+def test_a_ref_that_names_no_commit_is_refused_before_any_launch(tmp_path):
+    proc = run_project(ROOT, tmp_path, *AB_RUN, "--scaling-ab", "no-such-ref-anywhere", timeout=120)
+    assert proc.returncode == 4
+    assert "--scaling-ab: 'no-such-ref-anywhere' names no commit" in proc.stderr
+    assert not (tmp_path / "results" / "ab_ref").exists()
+
+
+def test_history_gate_judges_against_the_spread_of_saved_runs(tmp_path):
+    """Two saved runs 3 % apart are the history; a run with every step twice as long regresses against it."""
+    first = run_project(ROOT, tmp_path, "--world-sizes", "1,2", "--steps", "5", "--drop-warmup", "1",
+                        "--global-batch", "4", "--rounds", "3", "--scaling-max-rounds", "3", "--benchmark-save=h")
+    assert first.returncode == 0, first.stdout + first.stderr
+    (saved,) = (tmp_path / "storage").rglob("0001_h.json")
+    data = json.loads(saved.read_text())
+    for bench in data["benchmarks"]:
+        bench["extra_info"]["step_times"] = [[t * 1.03 for t in steps] for steps in bench["extra_info"]["step_times"]]
+    saved.with_name("0002_h.json").write_text(json.dumps(data))
+    proc = run_project(ROOT, tmp_path, "--world-sizes", "1,2", "--steps", "5", "--drop-warmup", "1",
+                       "--global-batch", "4", "--rounds", "3", "--scaling-max-rounds", "3", "--scaling-history", "5",
+                       "--inject-step-slowdown", "100")
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "regression gate against the last 2 comparable saved runs (0001_h .. 0002_h)" in proc.stdout
+    steps = [line for line in gate_lines(proc.stdout) if "step_time_ratio" in line]
+    assert len(steps) == 2 and all("-> REGRESSED" in line for line in steps), steps
+    ratio = float(steps[0].split("step_time_ratio ")[1].split()[0])
+    assert math.isfinite(ratio) and 1.5 < ratio < 2.7
