@@ -23,4 +23,4 @@ def run_project(project: Path, tmp: Path, *args: str, timeout: float = 600) -> s
 def gate_lines(stdout: str) -> list[str]:
     """The gate's verdict lines in the terminal summary (not its notes about extra launches)."""
     return [line.strip() for line in stdout.splitlines() if line.strip().startswith("world size ")
-            and "_ratio" in line and " -> " in line]
+            and "_ratio" in line and " p=" in line and " -> " in line]
