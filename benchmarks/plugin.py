@@ -208,6 +208,7 @@ def _check_out_ref(state: SuiteState, opts: SweepSettings) -> ABSession:
     from lanemodel.engine.worktree import RefError, check_serves, checkout
     from lanemodel.training.config import TrainConfig
 
+    _terminate_as_interrupt(state.cleanup)
     try:
         code = state.cleanup.enter_context(checkout(state.config.rootpath, opts.scaling_ab))
         config_keys = set(suite.train_config(opts, Path(opts.results_dir) / "data").__dataclass_fields__)
@@ -233,6 +234,22 @@ def _history(config: pytest.Config, opts: SweepSettings) -> list[SavedRun]:
             f"--scaling-history {opts.scaling_history}: {len(kept)} saved run(s) in {session.storage.path} were "
             f"measured like this one; at least 2 are needed" + "".join(f"\n  {note}" for note in others))
     return kept[-opts.scaling_history:]
+
+
+def _terminate_as_interrupt(cleanup: ExitStack) -> None:
+    """Until ``cleanup`` closes, SIGTERM (a CI timeout, `kill`) ends the session like Ctrl-C, so that pytest
+    unwinds and the worktree is removed; the default action would end the process on the spot."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"terminated by signal {signal.Signals(signum).name}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    cleanup.callback(signal.signal, signal.SIGTERM, previous)
 
 
 def _progress(config: pytest.Config, steps: int, launches: int) -> Progress:

@@ -73,6 +73,30 @@ def test_a_failed_launch_leaves_no_worktree_behind(slow_repo, tmp_path):
     assert leftover_worktrees() == before and len(git(slow_repo, "worktree", "list").splitlines()) == 1
 
 
+def test_sigterm_during_an_ab_session_removes_the_worktree(slow_repo, tmp_path):
+    import signal
+    import time
+
+    from suite_helpers import clean_env
+
+    before = leftover_worktrees()
+    proc = subprocess.Popen([sys.executable, "-m", "pytest", "benchmarks/", "-p", "no:cacheprovider", "-q",
+                             f"--benchmark-storage=file://{tmp_path / 'storage'}", "--results-dir",
+                             str(tmp_path / "results"), *AB_RUN, "--scaling-ab", "HEAD~1"],
+                            cwd=slow_repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=clean_env())
+    try:
+        deadline = time.monotonic() + 120
+        while not list((tmp_path / "results").glob("runs/*/rank0.jsonl")) and time.monotonic() < deadline:
+            time.sleep(0.2)       # the first launch has begun, so REF is checked out
+        assert leftover_worktrees() - before, "no worktree was made"
+        time.sleep(1.0)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=120) != 0
+    finally:
+        proc.kill()
+    assert leftover_worktrees() == before and len(git(slow_repo, "worktree", "list").splitlines()) == 1
+
+
 def test_a_ref_that_names_no_commit_is_refused_before_any_launch(tmp_path):
     proc = run_project(ROOT, tmp_path, *AB_RUN, "--scaling-ab", "no-such-ref-anywhere", timeout=120)
     assert proc.returncode == 4
