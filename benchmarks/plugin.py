@@ -29,7 +29,7 @@ from lanemodel.analysis.history import SavedRun, comparable_runs, compare_with_h
 from lanemodel.analysis.outcome import SuiteOutcome
 from lanemodel.engine.progress import Progress
 from lanemodel.outputs.table import performance_lines, summary_lines
-from lanemodel.records import SCHEMA_VERSION, Launch, LaunchSeries, launch_name
+from lanemodel.records import READABLE_VERSIONS, Launch, LaunchSeries, launch_name
 from lanemodel.settings import SettingsError, SweepSettings, check_batch_splits, look_sizes
 
 MARKER = "scaling_benchmark"
@@ -212,7 +212,7 @@ def _check_out_ref(state: SuiteState, opts: SweepSettings) -> ABSession:
     try:
         code = state.cleanup.enter_context(checkout(state.config.rootpath, opts.scaling_ab))
         config_keys = set(suite.train_config(opts, Path(opts.results_dir) / "data").__dataclass_fields__)
-        check_serves(code, SCHEMA_VERSION, config_keys & set(TrainConfig.__dataclass_fields__))
+        check_serves(code, READABLE_VERSIONS, config_keys & set(TrainConfig.__dataclass_fields__))
     except RefError as exc:
         state.cleanup.close()
         raise pytest.UsageError(str(exc)) from None

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 
 # 2: "schema_version" written into every metrics file and saved run. Version 1 is the layout before
 # versions existed (no key); it holds the same fields and is read as is.
-SCHEMA_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+# 3: step records carry the CPU fields (cpu_time ... ctx_switches_involuntary); in older files they are None.
+SCHEMA_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
 
 
 class SchemaError(ValueError):
@@ -44,13 +45,19 @@ class StepRecord:
     optimizer_time: float
     rank: int
     world_size: int
+    # What the kernel measured during the step (None: not measured, e.g. a version 2 file or no /proc):
+    cpu_time: float | None = None             # CPU seconds of every thread of this rank's process
+    main_thread_cpu_time: float | None = None   # CPU seconds of the training (main) thread
+    run_queue_wait: float | None = None       # seconds this rank's threads were runnable but had no core
+    ctx_switches_voluntary: int | None = None
+    ctx_switches_involuntary: int | None = None
 
     @classmethod
     def from_dict(cls, data: dict) -> StepRecord:
-        missing = [f.name for f in fields(cls) if f.name not in data]
+        missing = [f.name for f in fields(cls) if f.name not in data and f.default is MISSING]
         if missing:
             raise SchemaError(f"step record lacks {', '.join(missing)}")
-        return cls(**{f.name: data[f.name] for f in fields(cls)})
+        return cls(**{f.name: data[f.name] for f in fields(cls) if f.name in data})
 
 
 @dataclass

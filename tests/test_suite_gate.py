@@ -7,6 +7,8 @@ from pathlib import Path
 import pytest
 from suite_helpers import ROOT, clean_env, gate_lines, run_project
 
+from lanemodel.records import SCHEMA_VERSION
+
 pytestmark = pytest.mark.engine
 # 3 launches, and up to 6 where the gate cannot decide (or, with no baseline, to make a precise one).
 SMALL_RUN = ["--world-sizes", "1,2", "--steps", "5", "--drop-warmup", "1", "--rounds", "3", "--scaling-max-rounds", "6",
@@ -44,7 +46,7 @@ def test_saved_run_is_a_pytest_benchmark_file_with_the_scaling_curve(saved):
     ws2 = curve[1]
     assert ws2["speedup"]["low"] <= ws2["speedup"]["point"] <= ws2["speedup"]["high"]
     assert data["scaling"]["config"]["preset"] == "tiny"
-    assert data["scaling"]["schema_version"] == 2 and data["scaling"]["gate"] is None
+    assert data["scaling"]["schema_version"] == SCHEMA_VERSION and data["scaling"]["gate"] is None
 
 
 def test_plots_metrics_and_report_are_written(saved):
@@ -56,7 +58,7 @@ def test_plots_metrics_and_report_are_written(saved):
     metrics = {p.name for p in results.glob("metrics_*.json")}
     assert {f"metrics_tuned_ws{ws}_launch{k}.json" for ws in (1, 2) for k in (0, 1, 2)} <= metrics
     doc = json.loads((results / "metrics_tuned_ws2_launch0.json").read_text())
-    assert len(doc["records"]) == 2 * 5 and doc["schema_version"] == 2
+    assert len(doc["records"]) == 2 * 5 and doc["schema_version"] == SCHEMA_VERSION
     assert (results / "REPORT.md").stat().st_size > 500
     assert "DDP scaling" in proc.stdout
 

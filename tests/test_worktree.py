@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from lanemodel.engine.worktree import RefError, check_serves, checkout, differences
-from lanemodel.records import SCHEMA_VERSION
+from lanemodel.records import READABLE_VERSIONS, SCHEMA_VERSION
 from lanemodel.training.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,7 +41,7 @@ def repo(tmp_path):
     repo = tmp_path / "project"
     repo.mkdir()
     git(repo, "init", "-q")
-    write_project(repo, 1, ["steps"], rank_entry=False)
+    write_project(repo, 0, ["steps"], rank_entry=False)
     git(repo, "add", "-A")
     git(repo, "commit", "-qm", "old layout")
     write_project(repo, SCHEMA_VERSION, ["steps", "preset"])
@@ -57,7 +57,7 @@ def worktrees(repo: Path) -> list[str]:
 def test_ref_is_checked_out_at_its_commit_and_removed_afterwards(repo):
     with checkout(repo, "HEAD~1") as code:
         assert code.commit == git(repo, "rev-parse", "HEAD~1")
-        assert (code.path / "lanemodel" / "records.py").read_text() == "SCHEMA_VERSION = 1\n"
+        assert (code.path / "lanemodel" / "records.py").read_text() == "SCHEMA_VERSION = 0\n"
         assert len(worktrees(repo)) == 2
         assert code.label.startswith("HEAD~1 (") and code.commit[:12] in code.label
     assert not code.path.exists() and len(worktrees(repo)) == 1
@@ -80,26 +80,27 @@ def test_a_ref_that_names_no_commit_is_refused_by_name(repo, ref):
 
 def test_an_older_ref_is_refused_naming_every_difference(repo):
     with checkout(repo, "HEAD~1") as code, pytest.raises(RefError) as info:
-        check_serves(code, SCHEMA_VERSION, {"steps", "preset"})
+        check_serves(code, READABLE_VERSIONS, {"steps", "preset"})
     message = str(info.value)
     assert message.startswith(f"--scaling-ab {code.label} cannot run this suite's launches")
     assert "no rank entry point lanemodel.engine.rank" in message
-    assert f"record schema is version 1, this code reads version {SCHEMA_VERSION}" in message
+    assert "record schema is version 0, this code reads version 1, 2, 3" in message
     assert "TrainConfig lacks preset" in message
 
 
 def test_a_ref_with_the_same_protocol_serves(repo):
     with checkout(repo, "HEAD") as code:
-        check_serves(code, SCHEMA_VERSION, {"steps", "preset"})
+        check_serves(code, READABLE_VERSIONS, {"steps", "preset"})
 
 
 def test_differences_names_each_problem_alone():
     good = {"rank_entry": True, "schema_version": 2, "config_fields": ["a", "b"]}
-    assert differences(good, 2, {"a"}) == []
-    assert differences({**good, "schema_version": 3}, 2, {"a"}) == [
-        "its record schema is version 3, this code reads version 2"]
-    assert differences({**good, "config_fields": None}, 2, {"a"}) == ["it has no lanemodel.training.config.TrainConfig"]
-    assert differences(good, 2, {"a", "c", "d"}) == ["its TrainConfig lacks c, d"]
+    assert differences(good, (2, 3), {"a"}) == []
+    assert differences({**good, "schema_version": 4}, (2, 3), {"a"}) == [
+        "its record schema is version 4, this code reads version 2, 3"]
+    assert differences({**good, "config_fields": None}, (2,), {"a"}) == [
+        "it has no lanemodel.training.config.TrainConfig"]
+    assert differences(good, (2,), {"a", "c", "d"}) == ["its TrainConfig lacks c, d"]
 
 
 def test_this_project_at_head_serves_its_own_launches():
@@ -107,7 +108,7 @@ def test_this_project_at_head_serves_its_own_launches():
     if subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True).returncode:
         pytest.skip("not a git checkout")
     with checkout(ROOT, "HEAD") as code:
-        check_serves(code, SCHEMA_VERSION, CONFIG_KEYS)
+        check_serves(code, READABLE_VERSIONS, CONFIG_KEYS)
         probe = textwrap.dedent("""
             import lanemodel, sys
             print(lanemodel.__file__)

@@ -24,6 +24,7 @@ import torch.distributed as dist  # noqa: E402
 
 from lanemodel.engine.recorder import ENV_LAUNCH_TIME, StepRecorder, error_path, write_rank_meta  # noqa: E402
 from lanemodel.training.config import TrainConfig  # noqa: E402
+from lanemodel.training.cpucounters import max_rss_mb  # noqa: E402
 from lanemodel.training.model import gradient_bytes, parameter_count, parameter_digest  # noqa: E402
 from lanemodel.training.train import RankContext, train  # noqa: E402
 
@@ -83,7 +84,8 @@ def main(argv: list[str] | None = None) -> int:
         write_rank_meta(records_dir, rank, {**json.loads((records_dir / f"rank{rank}.meta.json").read_text()),
                                             "parameters": parameter_count(model),
                                             "gradient_bytes": gradient_bytes(model),
-                                            "parameter_sha256": parameter_digest(model), "end_time": time.time()})
+                                            "parameter_sha256": parameter_digest(model), "end_time": time.time(),
+                                            "max_rss_mb": max_rss_mb()})
         dist.barrier()
         dist.destroy_process_group()
     except BaseException as exc:

@@ -129,14 +129,14 @@ def code_env(code_dir: Path, env: dict[str, str] | None = None) -> dict[str, str
     return env
 
 
-def differences(found: dict, schema_version: int, config_keys: set[str]) -> list[str]:
+def differences(found: dict, readable_versions: tuple[int, ...], config_keys: set[str]) -> list[str]:
     """What keeps REF's code from serving launches this code starts and reads; empty when nothing does."""
     problems = []
     if not found.get("rank_entry"):
         problems.append("it has no rank entry point lanemodel.engine.rank (an older layout of the project)")
-    if found.get("schema_version") != schema_version:
+    if found.get("schema_version") not in readable_versions:
         problems.append(f"its record schema is version {found.get('schema_version')}, this code reads "
-                        f"version {schema_version}")
+                        f"version {', '.join(map(str, readable_versions))}")
     fields = found.get("config_fields")
     if fields is None:
         problems.append("it has no lanemodel.training.config.TrainConfig")
@@ -145,7 +145,7 @@ def differences(found: dict, schema_version: int, config_keys: set[str]) -> list
     return problems
 
 
-def check_serves(code: RefCode, schema_version: int, config_keys: set[str]) -> None:
-    problems = differences(probe(code.path), schema_version, config_keys)
+def check_serves(code: RefCode, readable_versions: tuple[int, ...], config_keys: set[str]) -> None:
+    problems = differences(probe(code.path), readable_versions, config_keys)
     if problems:
         raise RefError(f"--scaling-ab {code.label} cannot run this suite's launches: " + "; ".join(problems))

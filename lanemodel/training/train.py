@@ -12,6 +12,7 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
 from lanemodel.records import StepRecord
+from lanemodel.training import cpucounters
 from lanemodel.training.commhook import CommTimer, timed_allreduce_hook
 from lanemodel.training.config import TrainConfig
 from lanemodel.training.data import CachedLaneDataset, load_frame_cache, normalise
@@ -112,7 +113,7 @@ def train(cfg: TrainConfig, ctx: RankContext, recorder: RecordSink | None = None
     for step in range(total_steps):
         if before_step:
             before_step(step)
-        start_wall, t0 = time.time(), time.perf_counter()
+        start_wall, t0, cpu_before = time.time(), time.perf_counter(), cpucounters.sample()
         first_start = t0 if first_start is None else first_start
         images, cls_target, seg_target = next(stream)
         images = normalise(images).contiguous(memory_format=memory_format)
@@ -129,13 +130,14 @@ def train(cfg: TrainConfig, ctx: RankContext, recorder: RecordSink | None = None
             # Stands for slower code: the step is stretched by a sleep, which no timer attributes ("other").
             time.sleep((time.perf_counter() - t0) * cfg.step_slowdown_pct / 100.0)
         t4 = time.perf_counter()
+        cpu = cpucounters.step_fields(cpu_before, cpucounters.sample())
         comm, exposed, buckets = timer.take() if timer else (None, None, None)
         record = StepRecord(
             step=step, loss=loss.item(), batch_size=len(images), global_batch_size=len(images) * ctx.world_size,
             lr=lr, step_time=t4 - t0, total_elapsed=t4 - first_start, start_time=start_wall,
             end_time=start_wall + (t4 - t0), data_time=t1 - t0, forward_time=t2 - t1, backward_time=t3 - t2,
             comm_time=comm, comm_exposed_time=exposed, comm_buckets=buckets, optimizer_time=t4 - t3,
-            rank=ctx.rank, world_size=ctx.world_size)
+            rank=ctx.rank, world_size=ctx.world_size, **cpu)
         records.append(record)
         if recorder:
             recorder.write(record)
