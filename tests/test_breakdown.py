@@ -6,6 +6,7 @@ import pytest
 from lanemodel.analysis.breakdown import (
     breakdown,
     comm_seconds,
+    cpu_use,
     loss_curve,
     run_step_times,
     skew_summary,
@@ -263,3 +264,19 @@ def test_skew_summary_without_kept_steps_is_empty():
         "straggler_rank": None,
         "straggler_share": None,
     }
+
+
+def test_cpu_use_averages_ranks_and_steps_and_splits_the_training_thread_from_the_rest():
+    cpu = {"cpu_time": 0.4, "main_thread_cpu_time": 0.1, "run_queue_wait": 0.05, "ctx_switches_voluntary": 10,
+           "ctx_switches_involuntary": 3}
+    doc = make_doc([[{"step_time": 0.5, **cpu}, {"step_time": 0.5, **cpu, "run_queue_wait": 0.15}]] * 3, warmup=1)
+    doc.rank_metas = [{"max_rss_mb": 900.0}, {"max_rss_mb": 1100.0}]
+    use = cpu_use([doc])
+    assert use["cpu_time"] == pytest.approx(0.4) and use["other_threads_cpu_time"] == pytest.approx(0.3)
+    assert use["run_queue_wait"] == pytest.approx(0.1) and use["run_queue_wait_share"] == pytest.approx(0.2)
+    assert use["median_run_queue_wait_share"] == pytest.approx(0.2)
+    assert use["ctx_switches_involuntary"] == 3 and use["max_rss_mb"] == 1100.0
+
+
+def test_cpu_use_is_none_for_records_without_the_cpu_fields():
+    assert cpu_use([make_doc([[{"step_time": 0.5}]] * 3)]) is None

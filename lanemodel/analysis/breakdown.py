@@ -142,3 +142,35 @@ def skew_summary(docs: Sequence[Launch]) -> SkewSummary:
         straggler_rank=rank if is_straggler else None,
         straggler_share=share,
     )
+
+
+def cpu_use(docs: Sequence[Launch]) -> dict | None:
+    """What the kernel measured per kept step, rank means pooled over launches: CPU seconds of every thread
+    and of the main (training) thread, the rest (gloo's all-reduce threads, autograd, intra-op workers),
+    seconds runnable without a core, context switches; and the largest peak memory of any rank.
+
+    None when no kept record carries the CPU fields (records older than schema version 3, or no /proc).
+    """
+    records = [r for doc in docs for r in doc.kept_records if r.cpu_time is not None]
+    if not records:
+        return None
+
+    def mean(values: list) -> float | None:
+        values = [v for v in values if v is not None]
+        return float(np.mean(values)) if values else None
+
+    step = mean([r.step_time for r in records])
+    wait = mean([r.run_queue_wait for r in records])
+    rss = [meta.get("max_rss_mb") for doc in docs for meta in doc.rank_metas if meta.get("max_rss_mb") is not None]
+    return {"cpu_time": mean([r.cpu_time for r in records]),
+            "main_thread_cpu_time": mean([r.main_thread_cpu_time for r in records]),
+            "other_threads_cpu_time": mean([r.cpu_time - r.main_thread_cpu_time for r in records
+                                            if r.main_thread_cpu_time is not None]),
+            "run_queue_wait": wait,
+            "run_queue_wait_share": None if wait is None or not step else wait / step,
+            "median_run_queue_wait_share": float(np.median([r.run_queue_wait / r.step_time for r in records
+                                                           if r.run_queue_wait is not None and r.step_time > 0]))
+            if wait is not None else None,
+            "ctx_switches_voluntary": mean([r.ctx_switches_voluntary for r in records]),
+            "ctx_switches_involuntary": mean([r.ctx_switches_involuntary for r in records]),
+            "max_rss_mb": max(rss) if rss else None}

@@ -9,7 +9,7 @@ from dataclasses import asdict, dataclass, field, replace
 
 import numpy as np
 
-from lanemodel.analysis.breakdown import breakdown, comm_seconds, run_step_times, skew_summary
+from lanemodel.analysis.breakdown import breakdown, comm_seconds, cpu_use, run_step_times, skew_summary
 from lanemodel.analysis.costmodel import ScalingModel, best_world_size, fit_scaling_model, holdout_error
 from lanemodel.analysis.scaling import Breakdown, ScalingPoint, explain_change, fastest, karp_flatt, speedup_curve
 from lanemodel.analysis.stats import Interval, bootstrap_ratio, median_of_launches
@@ -45,6 +45,7 @@ class PolicyAnalysis:
     launch_counts: dict[int, int] = field(default_factory=dict)
     wall_time: dict[int, float | None] = field(default_factory=dict)     # mean launch wall time, start-up included
     comm_overlap: dict[int, float | None] = field(default_factory=dict)  # share of all-reduce hidden by backward
+    cpu: dict[int, dict | None] = field(default_factory=dict)   # breakdown.cpu_use: CPU time, core waits, memory
 
     @property
     def reference_world_size(self) -> int:
@@ -148,7 +149,8 @@ def analyse_policy(policy: str, docs: dict[int, list[Launch]], n_boot: int = 200
                           {ws: dict(skew_summary(launches)) for ws, launches in docs.items()}, changes, model, note,
                           launch_counts={ws: len(launches) for ws, launches in docs.items()},
                           wall_time={ws: mean_wall_time(launches) for ws, launches in docs.items()},
-                          comm_overlap={ws: comm_overlap(launches) for ws, launches in docs.items()})
+                          comm_overlap={ws: comm_overlap(launches) for ws, launches in docs.items()},
+                          cpu={ws: cpu_use(launches) for ws, launches in docs.items()})
 
 
 def analyse(series: LaunchSeries, n_boot: int = 2000) -> dict[str, PolicyAnalysis]:
@@ -174,5 +176,6 @@ def analysis_json(analysis: dict[str, PolicyAnalysis]) -> dict:
             "model_note": a.model_note,
             "wall_time": {str(k): v for k, v in a.wall_time.items()},
             "comm_overlap": {str(k): v for k, v in a.comm_overlap.items()},
+            "cpu": {str(k): v for k, v in a.cpu.items()},
         }
     return out

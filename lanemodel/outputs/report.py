@@ -205,6 +205,34 @@ def causes_section(outcome: SuiteOutcome) -> list[str]:
     return lines
 
 
+def cpu_section(outcome: SuiteOutcome) -> list[str]:
+    """CPU time and core waits per step: the kernel's side of the "compute" share."""
+    lines = ["## Cores and CPU time per step", "",
+             "Rank means per kept step, from the kernel: CPU seconds of every thread of a rank's process and of its "
+             "training thread (the rest is gloo's all-reduce threads, autograd and intra-op workers), seconds its "
+             "threads were runnable but had no core (summed over threads, so it can exceed the step), context "
+             "switches, and the largest peak memory of any rank."]
+    header = ["processes", "step s", "CPU s (all threads)", "training thread s", "other threads s",
+              "waiting for a core s", "share of step", "involuntary switches", "voluntary switches", "peak RSS MB"]
+    for policy, a in outcome.analysis.items():
+        rows = []
+        for ws, cpu in sorted(a.cpu.items()):
+            if cpu is None:
+                rows.append([str(ws), fmt_seconds(a.breakdowns[ws].step_time)] + ["not measured"] * 8)
+                continue
+            rows.append([str(ws), fmt_seconds(a.breakdowns[ws].step_time), fmt_seconds(cpu["cpu_time"]),
+                         fmt_seconds(cpu["main_thread_cpu_time"]), fmt_seconds(cpu["other_threads_cpu_time"]),
+                         fmt_seconds(cpu["run_queue_wait"]), fmt_percent(cpu["run_queue_wait_share"]),
+                         fmt_count(cpu["ctx_switches_involuntary"]), fmt_count(cpu["ctx_switches_voluntary"]),
+                         fmt_count(cpu["max_rss_mb"])])
+        lines += ["", f"### `{policy}` threads", ""] + markdown_table(header, rows)
+    return lines
+
+
+def fmt_count(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.0f}"
+
+
 def change_sentence(change: dict, a: PolicyAnalysis) -> str:
     """'From 2 to 4 processes the mean step grew by 0.120 s (...): communication +0.090 s, ...', largest first."""
     delta = change["step_time_change"]
@@ -354,7 +382,7 @@ def report_markdown(outcome: SuiteOutcome, series: LaunchSeries, results_dir: Pa
     sections = [answer_section(outcome), machine_section(outcome)]
     if outcome.analysis:
         sections += [scaling_section(outcome), plots_section(outcome, results_dir), causes_section(outcome),
-                     contention_section(outcome), model_section(outcome)]
+                     cpu_section(outcome), contention_section(outcome), model_section(outcome)]
     sections += [gate_section(outcome), sources_section(outcome, series, results_dir)]
     return "\n\n".join("\n".join(section) for section in sections if section) + "\n"
 
