@@ -311,3 +311,17 @@ def test_write_report_saves_the_markdown(docs, analysis, tmp_path):
     assert path == tmp_path / "REPORT.md"
     assert path.read_text() == report_markdown(outcome, docs, tmp_path)
     assert path.stat().st_size > 1000
+
+
+def test_claims_section_gives_every_claim_a_verdict_from_the_run(docs, report):
+    rows = table_rows(report, "The study's claims, measured", "tuned")
+    verdicts = {claim.split(" ")[0]: cells[2] for claim, cells in rows.items() if claim != "claim"}
+    assert len(verdicts) == 8
+    ratio = median_step(docs[("tuned", 2)]) / median_step(docs[("tuned", 4)])     # same global batch
+    sweet = rows["4 processes is the sweet spot, about 2x faster than 2"]
+    assert f"{ratio:.2f}x the samples per second of 2" in sweet[1] and sweet[2] == "refuted"   # 1.3x, not 2x
+    assert verdicts["communication"] == "supported"        # 0.1 s of 0.43 s exposed at 4 ranks
+    assert verdicts["load"] == "supported" and "rank 3 was the straggler" in rows[next(
+        c for c in rows if c.startswith("load"))][1]
+    for claim in ("memory", "processes", "smaller", "context"):
+        assert verdicts[claim] == "not measurable here", claim      # no probes, no counters, no CPU fields

@@ -229,6 +229,19 @@ def cpu_section(outcome: SuiteOutcome) -> list[str]:
     return lines
 
 
+def claims_section(outcome: SuiteOutcome) -> list[str]:
+    """The study's explanations, one row each, against this run's numbers."""
+    from lanemodel.analysis.claims import assess
+
+    lines = ["## The study's claims, measured", "",
+             "Each explanation the original study gave for its curve, the numbers of this run that bear on it, and "
+             "a verdict (supported, refuted, or not measurable here, and why)."]
+    for policy, a in outcome.analysis.items():
+        rows = [[c.claim, c.evidence, c.verdict] for c in assess(a)]
+        lines += ["", f"### `{policy}` threads", ""] + markdown_table(["claim", "this run", "verdict"], rows)
+    return lines
+
+
 def fmt_count(value: float | None) -> str:
     return "n/a" if value is None else f"{value:.0f}"
 
@@ -382,7 +395,8 @@ def report_markdown(outcome: SuiteOutcome, series: LaunchSeries, results_dir: Pa
     sections = [answer_section(outcome), machine_section(outcome)]
     if outcome.analysis:
         sections += [scaling_section(outcome), plots_section(outcome, results_dir), causes_section(outcome),
-                     cpu_section(outcome), contention_section(outcome), model_section(outcome)]
+                     cpu_section(outcome), claims_section(outcome), contention_section(outcome),
+                     model_section(outcome)]
     sections += [gate_section(outcome), sources_section(outcome, series, results_dir)]
     return "\n\n".join("\n".join(section) for section in sections if section) + "\n"
 

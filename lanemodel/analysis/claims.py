@@ -1,0 +1,118 @@
+"""The original study's explanations of its curve, each held against this run's own measurements.
+
+The study named a sweet spot and blamed the slowdown past it on communication, memory bandwidth, caches,
+context switching, smaller batches, load imbalance and synchronization, measuring none of them. Each
+claim here gets the numbers of this run that bear on it and a verdict: supported, refuted, or not
+measurable here (with the reason). Thresholds are stated in each row's evidence.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from lanemodel.analysis.curve import PolicyAnalysis
+
+SUPPORTED, REFUTED, NOT_MEASURABLE = "supported", "refuted", "not measurable here"
+MATERIAL_SHARE = 0.10        # a cause that takes at least this share of the step is material
+
+
+@dataclass(frozen=True)
+class Claim:
+    claim: str
+    evidence: str
+    verdict: str
+
+
+def _pct(value: float) -> str:
+    return f"{100 * value:.0f} %"
+
+
+def _largest(a: PolicyAnalysis) -> int:
+    return max(a.breakdowns)
+
+
+def sweet_spot(a: PolicyAnalysis) -> Claim:
+    text = "4 processes is the sweet spot, about 2x faster than 2"
+    if 2 not in a.breakdowns or 4 not in a.breakdowns:
+        return Claim(text, "2 and 4 processes were not both measured", NOT_MEASURABLE)
+    two, four = a.point_at(2), a.point_at(4)
+    ratio = four.samples_per_second / two.samples_per_second
+    evidence = (f"fastest: {a.fastest_world_size} processes; 4 processes process {ratio:.2f}x the samples per "
+                f"second of 2")
+    return Claim(text, evidence, SUPPORTED if a.fastest_world_size == 4 and 1.6 <= ratio <= 2.4 else REFUTED)
+
+
+def communication(a: PolicyAnalysis) -> Claim:
+    text = "communication overhead (process synchronization, message passing) slows the larger runs"
+    ws = _largest(a)
+    if ws == min(a.breakdowns) or a.comm_seconds.get(ws) is None:
+        return Claim(text, "no instrumented world size above the smallest", NOT_MEASURABLE)
+    parts = a.breakdowns[ws]
+    share = parts.exposed_comm_time / parts.step_time
+    evidence = (f"at {ws} processes all-reduce takes {a.comm_seconds[ws]:.3f} s per step, of which "
+                f"{parts.exposed_comm_time:.3f} s ({_pct(share)} of the step) is not hidden behind backward")
+    return Claim(text, evidence, SUPPORTED if share >= MATERIAL_SHARE else REFUTED)
+
+
+def memory_bandwidth(a: PolicyAnalysis) -> Claim:
+    return Claim("memory bandwidth runs out as processes are added",
+                 "this run has no memory-bandwidth probe, and the guest exposes no hardware counters", NOT_MEASURABLE)
+
+
+def caches(a: PolicyAnalysis) -> Claim:
+    return Claim("processes contend for caches",
+                 "cache misses need hardware performance counters (perf_event_open), which this guest does not "
+                 "expose", NOT_MEASURABLE)
+
+
+def context_switching(a: PolicyAnalysis) -> Claim:
+    text = "context switching (more busy threads than cores)"
+    measured = {ws: cpu for ws, cpu in a.cpu.items() if cpu is not None and cpu["median_run_queue_wait_share"]
+                is not None}
+    if len(measured) < 2:
+        return Claim(text, "needs the CPU fields of the records at two world sizes", NOT_MEASURABLE)
+    low, high = min(measured), max(measured)
+    wait_low, wait_high = (measured[low]["median_run_queue_wait_share"],
+                           measured[high]["median_run_queue_wait_share"])
+    evidence = (f"threads waited for a core {_pct(wait_low)} of the step at {low} and {_pct(wait_high)} at {high} "
+                f"processes (median); involuntary switches per step {measured[low]['ctx_switches_involuntary']:.0f}"
+                f" and {measured[high]['ctx_switches_involuntary']:.0f}")
+    grew = wait_high >= 0.05 and wait_high > 2 * wait_low
+    return Claim(text, evidence, SUPPORTED if grew else REFUTED)
+
+
+def smaller_batches(a: PolicyAnalysis) -> Claim:
+    return Claim("smaller per-process batches compute less efficiently",
+                 "needs a single-process probe at each per-rank batch, which this run did not make", NOT_MEASURABLE)
+
+
+def load_imbalance(a: PolicyAnalysis) -> Claim:
+    text = "load imbalance between processes"
+    sizes = [ws for ws in a.breakdowns if ws > 1]
+    if not sizes:
+        return Claim(text, "no world size above 1", NOT_MEASURABLE)
+    worst = max(sizes, key=lambda ws: a.breakdowns[ws].wait_time / a.breakdowns[ws].step_time)
+    share = a.breakdowns[worst].wait_time / a.breakdowns[worst].step_time
+    straggler = a.skew[worst]["straggler_rank"]
+    evidence = (f"the slowest rank took {_pct(share)} of the step longer than the mean rank at {worst} processes; "
+                + ("no rank was persistently slowest" if straggler is None else f"rank {straggler} was the straggler"))
+    return Claim(text, evidence, SUPPORTED if share >= MATERIAL_SHARE or straggler is not None else REFUTED)
+
+
+def synchronization(a: PolicyAnalysis) -> Claim:
+    text = "synchronization points (every step waits for every rank)"
+    ws = _largest(a)
+    if ws == 1:
+        return Claim(text, "no world size above 1", NOT_MEASURABLE)
+    parts = a.breakdowns[ws]
+    share = (parts.wait_time + parts.exposed_comm_time) / parts.step_time
+    evidence = (f"at {ws} processes waiting for the slowest rank and for the all-reduce after backward take "
+                f"{_pct(share)} of the step")
+    return Claim(text, evidence, SUPPORTED if share >= MATERIAL_SHARE else REFUTED)
+
+
+CLAIMS = (sweet_spot, communication, memory_bandwidth, caches, context_switching, smaller_batches,
+          load_imbalance, synchronization)
+
+
+def assess(a: PolicyAnalysis) -> list[Claim]:
+    return [check(a) for check in CLAIMS]
