@@ -64,7 +64,7 @@ def session_args(opts: SweepSettings) -> list[str]:
             "--steps", str(opts.steps), "--drop-warmup", str(opts.drop_warmup),
             "--global-batch", str(opts.global_batch), "--threads", ",".join(opts.threads),
             "--scaling", opts.scaling, "--spawn", opts.spawn, "--rounds", str(opts.rounds),
-            "--warmup-launches", str(opts.warmup_launches),
+            "--warmup-launches", str(opts.warmup_launches), "--probes", "0",
             "--scaling-max-rounds", str(opts.scaling_max_rounds), "--scaling-budget-s", str(opts.scaling_budget_s),
             "--scaling-max-slowdown", str(opts.scaling_max_slowdown),
             "--scaling-max-efficiency-drop", str(opts.scaling_max_efficiency_drop),

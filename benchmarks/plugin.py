@@ -12,6 +12,7 @@ import pytest
 from benchmarks import suite
 from benchmarks.abtest import CURRENT, REF, ABSession, ref_saved_run
 from benchmarks.options import add_options, gate_settings, read_options
+from lanemodel.analysis.claims import probes_from
 from lanemodel.analysis.gate import (
     BaselineError,
     GateSettings,
@@ -35,6 +36,7 @@ from lanemodel.settings import SettingsError, SweepSettings, check_batch_splits,
 MARKER = "scaling_benchmark"
 PERFORMANCE_MARKER = "performance"
 CALIBRATION_MARKER = "gate_calibration"
+PROBE_MARKER = "scaling_probe"
 XDIST_REFUSAL = ("the DDP scaling benchmarks cannot run under pytest-xdist: launches running side by side "
                  "would share the cores and skew every number. Run them without -n.")
 SUITE_DIR = Path(__file__).resolve().parent
@@ -60,6 +62,8 @@ class SuiteState:
         self.cleanup = ExitStack()                # REF's worktree, removed when the session ends
         self.ref_saved = False
         self.history: list[SavedRun] = []         # --scaling-history: the last N comparable saved runs
+        self.rank_alone: LaunchSeries = {}         # the batch-splitting probe, keyed by the world size it stands for
+        self.bandwidth: dict = {}                  # the memory-bandwidth probe
 
     @property
     def options(self) -> SweepSettings:
@@ -79,7 +83,8 @@ class SuiteState:
     def finish(self) -> SuiteOutcome | None:
         if self.outcome is None and self.series:
             self.outcome = suite.conclude(self.series, self.options, self.gate, self.current_benchmarks(),
-                                          self.judge(), self.baseline, self.baseline_name, self.extra_launches)
+                                          self.judge(), self.baseline, self.baseline_name, self.extra_launches,
+                                          probes_from(self.rank_alone, self.bandwidth))
         return self.outcome
 
     def judge(self) -> suite.Judge | None:
@@ -130,6 +135,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", f"{PERFORMANCE_MARKER}: performance targets, selected with --performance")
     config.addinivalue_line("markers", f"{CALIBRATION_MARKER}: the gate's error rates, selected with "
                                        "--gate-calibration")
+    config.addinivalue_line("markers", f"{PROBE_MARKER}: a cause probe run with the scaling group")
     state = config.stash[STATE_KEY] = SuiteState(config)
     if not _asks_for_suite(config):
         return
@@ -276,13 +282,14 @@ def _select_group(config: pytest.Config, items: list[pytest.Item]) -> None:
                    or config.getoption("lanebench_calibration_ab") is not None)
 
     def in_other_group(item: pytest.Item) -> bool:
+        scaling = item.get_closest_marker(MARKER) is not None or item.get_closest_marker(PROBE_MARKER) is not None
         if item.get_closest_marker(CALIBRATION_MARKER):
             return not calibration
         if calibration:
-            return item.get_closest_marker(MARKER) is not None or item.get_closest_marker(PERFORMANCE_MARKER)
+            return scaling or item.get_closest_marker(PERFORMANCE_MARKER) is not None
         if item.get_closest_marker(PERFORMANCE_MARKER):
             return not performance
-        return performance and item.get_closest_marker(MARKER) is not None
+        return performance and scaling
 
     drop = [item for item in items if in_other_group(item)]
     if drop:
@@ -360,6 +367,47 @@ def run_launch(request: pytest.FixtureRequest, suite_options: SweepSettings, lan
         return result
 
     return launch
+
+
+@pytest.fixture
+def probe_causes(request: pytest.FixtureRequest, suite_options: SweepSettings, lane_data: Path):
+    """Callable(world_size, policy): the batch-splitting probe (one rank alone at this world size's per-rank
+    batch and thread budget), unless probes are off or this is an A/B run; a failed probe fails the test."""
+    state = state_of(request.config)
+
+    def probe(world_size: int, policy: str) -> None:
+        if not suite_options.probes or suite_options.scaling_ab or world_size == 1:
+            return
+        progress = state.progress or Progress(suite_options.steps, 1)
+        with progress.launch(world_size, 0, 1, side="rank-alone probe ") as on_step:
+            launch, error = suite.run_rank_alone(suite_options, suite.train_config(suite_options, lane_data),
+                                                 policy, world_size, on_step=on_step)
+        state.rank_alone.setdefault((policy, world_size), []).append(launch)
+        if error:
+            pytest.fail(error, pytrace=False)
+
+    return probe
+
+
+@pytest.fixture
+def measure_bandwidth(request: pytest.FixtureRequest, suite_options: SweepSettings):
+    """Callable() -> the memory-bandwidth curve, kept for the report (results/probes/bandwidth.json)."""
+    import json
+
+    from lanemodel.engine.bandwidth import bandwidth_curve
+    from lanemodel.engine.threads import available_cpus
+
+    state = state_of(request.config)
+
+    def measure() -> dict:
+        cpus = available_cpus()
+        state.bandwidth = bandwidth_curve(suite.bandwidth_counts(suite_options.world_sizes, len(cpus)), cpus)
+        out = Path(suite_options.results_dir) / suite.PROBE_DIR
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "bandwidth.json").write_text(json.dumps(state.bandwidth, indent=1))
+        return state.bandwidth
+
+    return measure
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from lanemodel.analysis.claims import Probes
 from lanemodel.analysis.gate import BaselineError, GateResult, GateSettings, Series, series_from_benchmarks
 from lanemodel.analysis.outcome import SuiteOutcome, summarise_session
 from lanemodel.analysis.scaling import ScalingPoint
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 SYNTH_FRAMES = 64
 SYNTH_SEED = 0
 REF_DIR = "ab_ref"      # REF's launches of a --scaling-ab session, apart from the working tree's
+PROBE_DIR = "probes"    # the cause probes: ranks alone, memory bandwidth
 
 
 def run_config(opts: SweepSettings) -> dict:
@@ -49,7 +51,7 @@ def prepare_results_dir(opts: SweepSettings) -> Path:
     for old in out.glob("metrics_*.json"):
         old.unlink()
     (out / "ab_ref_run.json").unlink(missing_ok=True)
-    for sub in ("plots", "runs", REF_DIR):
+    for sub in ("plots", "runs", REF_DIR, PROBE_DIR):
         shutil.rmtree(out / sub, ignore_errors=True)
     (out / "REPORT.md").unlink(missing_ok=True)
     data = out / "data"
@@ -91,6 +93,32 @@ def run_one_launch(opts: SweepSettings, cfg: TrainConfig, policy: str, world_siz
     return launch, error
 
 
+def run_rank_alone(opts: SweepSettings, cfg: TrainConfig, policy: str, world_size: int,
+                   on_step=None) -> tuple[Launch, str | None]:
+    """The batch-splitting probe for one world size; its metrics file is written even when it failed."""
+    from lanemodel.engine.sweep import SweepError, measure_rank_alone
+    from lanemodel.engine.threads import parse_policy
+
+    results = Path(opts.results_dir) / PROBE_DIR
+    name = f"{policy}_alone_ws{world_size}"
+    error = None
+    try:
+        launch = measure_rank_alone(cfg, world_size, parse_policy(policy), results / "runs" / name,
+                                    opts.launch_timeout, opts.drop_warmup, spawn=opts.spawn, on_step=on_step)
+    except SweepError as exc:
+        launch, error = exc.partial, str(exc)
+    save_launch(launch, metrics_path(results, name))
+    return launch, error
+
+
+def bandwidth_counts(world_sizes: tuple[int, ...], cores: int) -> list[int]:
+    """1, every world size up to the cores, the cores, and one count past them if the sweep goes there."""
+    counts = {1, cores} | {ws for ws in world_sizes if ws <= cores}
+    if max(world_sizes) > cores:
+        counts.add(min(max(world_sizes), 2 * cores))
+    return sorted(counts)
+
+
 def launch_summary(launches: list[Launch]) -> dict:
     """What a benchmark's extra_info carries: enough to gate against it later without the raw files."""
     from lanemodel.analysis.breakdown import breakdown
@@ -123,7 +151,7 @@ Judge = Callable[[dict[tuple[str, int], Series]], GateResult]
 
 def conclude(series: LaunchSeries, opts: SweepSettings, settings: GateSettings, current_benchmarks: list[dict],
              judge: Judge | None, baseline: dict | None, baseline_name: str,
-             extra_launches: list[str]) -> SuiteOutcome:
+             extra_launches: list[str], probes: Probes | None = None) -> SuiteOutcome:
     """Analysis, gate, plots and report from everything the session measured.
 
     ``judge`` is the gate against whatever this run is compared with (a saved baseline, REF's interleaved
@@ -136,7 +164,8 @@ def conclude(series: LaunchSeries, opts: SweepSettings, settings: GateSettings, 
             result = judge(series_from_benchmarks(current_benchmarks))
         except BaselineError as exc:       # nothing shared: the run is not gated, and says so
             result = GateResult([], [], refused=str(exc))
-    outcome = summarise_session(series, run_config(opts), result, settings, baseline_name, extra_launches)
+    outcome = summarise_session(series, run_config(opts), result, settings, baseline_name, extra_launches,
+                                probes=probes)
     baseline_curves = (baseline or {}).get("scaling", {}).get("analysis", {})
     results = Path(opts.results_dir)
     for policy, a in outcome.analysis.items():

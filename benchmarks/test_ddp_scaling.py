@@ -14,7 +14,8 @@ from benchmarks.suite import launch_summary
 
 
 @pytest.mark.scaling_benchmark
-def test_ddp_scaling(benchmark, run_launch, extend_launches, ab_block, suite_options, thread_policy, world_size):
+def test_ddp_scaling(benchmark, run_launch, extend_launches, ab_block, probe_causes, suite_options, thread_policy,
+                     world_size):
     before, after = ab_block(world_size, thread_policy)
     for _ in range(suite_options.warmup_launches):
         run_launch(world_size, thread_policy, warmup=True)
@@ -26,3 +27,14 @@ def test_ddp_scaling(benchmark, run_launch, extend_launches, ab_block, suite_opt
     launches += extend_launches(benchmark, world_size, thread_policy)
     benchmark.extra_info.update(launch_summary(launches))
     assert all(len(launch.run_step_times) == suite_options.steps for launch in launches)
+    probe_causes(world_size, thread_policy)
+
+
+@pytest.mark.scaling_probe
+def test_memory_bandwidth(benchmark, measure_bandwidth, suite_options):
+    """Triad GB/s by 1..cores concurrent pinned processes: does the memory system run out as ranks are added?"""
+    if not suite_options.probes or suite_options.scaling_ab:
+        pytest.skip("probes are off (--probes 0) or this is an A/B run")
+    curve = benchmark.pedantic(measure_bandwidth, rounds=1, iterations=1)
+    benchmark.extra_info["bandwidth"] = {str(k): v for k, v in curve.items()}
+    assert curve[1]["total_gbs"] > 0

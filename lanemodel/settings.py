@@ -125,6 +125,9 @@ OPTIONS: tuple[Option, ...] = (
            _number(int, 1), scope="suite"),
     Option("warmup_launches", "1", "unrecorded launches per world size before the measured ones (the first "
            "launch of a session ran up to 2x slower here)", _number(int, 0), scope="suite"),
+    Option("probes", "1", "1: also measure the causes the curve cannot show by itself: one rank alone at each "
+           "world size's per-rank batch, and memory bandwidth by 1..cores concurrent processes; 0: off (A/B runs "
+           "never probe)", _number(int, 0, 1), scope="suite"),
     Option("scaling_max_rounds", "20", "most launches per world size when the gate's verdict stays "
            "inconclusive (or, with no baseline, until the median is known to about 1 %)",
            _number(int, 1), scope="suite"),
@@ -174,6 +177,7 @@ class SweepSettings:
     inject_step_slowdown: float
     rounds: int
     warmup_launches: int
+    probes: int
     scaling_max_rounds: int
     scaling_budget_s: float
     scaling_baseline: str

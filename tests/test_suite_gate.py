@@ -12,7 +12,7 @@ from lanemodel.records import SCHEMA_VERSION
 pytestmark = pytest.mark.engine
 # 3 launches, and up to 6 where the gate cannot decide (or, with no baseline, to make a precise one).
 SMALL_RUN = ["--world-sizes", "1,2", "--steps", "5", "--drop-warmup", "1", "--rounds", "3", "--scaling-max-rounds", "6",
-             "--global-batch", "4"]
+             "--global-batch", "4", "--probes", "0"]
 PLOTS = ("elapsed_vs_processes", "speedup_vs_processes", "efficiency_vs_processes", "time_breakdown",
          "step_time_over_steps", "loss_over_steps")
 
@@ -24,7 +24,7 @@ def run_suite(tmp: Path, *args: str, timeout: float = 600) -> subprocess.Complet
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("suite")
-    proc = run_suite(tmp, "--benchmark-save=baseline")
+    proc = run_suite(tmp, "--benchmark-save=baseline", "--probes", "1")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (saved_file,) = (tmp / "storage").rglob("*_baseline.json")
     return tmp, saved_file, proc
@@ -61,6 +61,25 @@ def test_plots_metrics_and_report_are_written(saved):
     assert len(doc["records"]) == 2 * 5 and doc["schema_version"] == SCHEMA_VERSION
     assert (results / "REPORT.md").stat().st_size > 500
     assert "DDP scaling" in proc.stdout
+
+
+def test_cause_probes_are_measured_saved_and_judged(saved):
+    """One rank alone at 2 ranks' per-rank batch (4 / 2), the bandwidth probe at 1 and 2 processes, and the
+    claims they settle: neither stays "not measurable here"."""
+    tmp, saved_file, _ = saved
+    results = tmp / "results"
+    alone = json.loads((results / "probes" / "metrics_tuned_alone_ws2.json").read_text())
+    assert alone["config"]["world_size"] == 1 and alone["config"]["global_batch_size"] == 2
+    assert alone["config"]["probe"] == {"kind": "rank alone", "for_world_size": 2}
+    assert alone["records"][0]["cpu_time"] is not None
+    probes = json.loads(saved_file.read_text())["scaling"]["probes"]
+    assert set(probes["bandwidth"]) == {"1", "2"} and probes["bandwidth"]["1"]["total_gbs"] > 0.1
+    assert probes["rank_alone"]["tuned"]["2"] > 0
+    report = (results / "REPORT.md").read_text()
+    claims = report.split("## The study's claims, measured")[1]
+    for claim in ("memory bandwidth runs out", "smaller per-process batches"):
+        row = next(line for line in claims.splitlines() if claim in line)
+        assert "not measurable here" not in row, row
 
 
 def test_pytest_benchmark_compare_reads_the_saved_files(saved):

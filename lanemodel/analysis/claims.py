@@ -7,12 +7,24 @@ measurable here (with the reason). Thresholds are stated in each row's evidence.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+import numpy as np
 
 from lanemodel.analysis.curve import PolicyAnalysis
+from lanemodel.records import LaunchSeries
 
 SUPPORTED, REFUTED, NOT_MEASURABLE = "supported", "refuted", "not measurable here"
 MATERIAL_SHARE = 0.10        # a cause that takes at least this share of the step is material
+BANDWIDTH_DROP = 0.20        # per-process triad bandwidth lost when every process still has its own core
+
+
+@dataclass(frozen=True)
+class Probes:
+    """What the cause probes measured: one rank alone per (policy, world size), and memory bandwidth."""
+
+    rank_alone: dict[str, dict[int, float]] = field(default_factory=dict)   # policy -> world size -> median s
+    bandwidth: dict[int, dict] = field(default_factory=dict)                 # engine.bandwidth.bandwidth_curve
 
 
 @dataclass(frozen=True)
@@ -20,6 +32,16 @@ class Claim:
     claim: str
     evidence: str
     verdict: str
+
+
+def probes_from(rank_alone: LaunchSeries, bandwidth: dict | None) -> Probes:
+    """Probes from the rank-alone launches (keyed by the world size they stand for) and the bandwidth curve."""
+    medians: dict[str, dict[int, float]] = {}
+    for (policy, ws), launches in rank_alone.items():
+        times = [t for launch in launches if launch.finished for t in launch.kept_step_times]
+        if times:
+            medians.setdefault(policy, {})[ws] = float(np.median(times))
+    return Probes(medians, {int(count): row for count, row in (bandwidth or {}).items()})
 
 
 def _pct(value: float) -> str:
@@ -53,9 +75,18 @@ def communication(a: PolicyAnalysis) -> Claim:
     return Claim(text, evidence, SUPPORTED if share >= MATERIAL_SHARE else REFUTED)
 
 
-def memory_bandwidth(a: PolicyAnalysis) -> Claim:
-    return Claim("memory bandwidth runs out as processes are added",
-                 "this run has no memory-bandwidth probe, and the guest exposes no hardware counters", NOT_MEASURABLE)
+def memory_bandwidth(a: PolicyAnalysis, probes: Probes) -> Claim:
+    text = "memory bandwidth runs out as processes are added"
+    own_core = {count: row for count, row in probes.bandwidth.items() if not row["shares_cores"]}
+    if 1 not in own_core or len(own_core) < 2:
+        return Claim(text, "needs the bandwidth probe at 1 and more processes (--probes 1); the guest exposes no "
+                     "hardware counters", NOT_MEASURABLE)
+    most = max(own_core)
+    one, many = own_core[1]["mean_per_process_gbs"], own_core[most]["mean_per_process_gbs"]
+    drop = 1.0 - many / one
+    evidence = (f"triad: 1 process {one:.1f} GB/s; {most} processes, each on its own core, {many:.1f} GB/s each "
+                f"({own_core[most]['total_gbs']:.1f} GB/s in all, {_pct(drop)} less per process)")
+    return Claim(text, evidence, SUPPORTED if drop >= BANDWIDTH_DROP else REFUTED)
 
 
 def caches(a: PolicyAnalysis) -> Claim:
@@ -80,9 +111,19 @@ def context_switching(a: PolicyAnalysis) -> Claim:
     return Claim(text, evidence, SUPPORTED if grew else REFUTED)
 
 
-def smaller_batches(a: PolicyAnalysis) -> Claim:
-    return Claim("smaller per-process batches compute less efficiently",
-                 "needs a single-process probe at each per-rank batch, which this run did not make", NOT_MEASURABLE)
+def smaller_batches(a: PolicyAnalysis, probes: Probes) -> Claim:
+    text = "smaller per-process batches compute less efficiently"
+    alone = probes.rank_alone.get(a.policy, {})
+    reference = a.reference_world_size
+    if reference != 1 or not alone:
+        return Claim(text, "needs 1 process and the rank-alone probe at a larger world size (--probes 1)",
+                     NOT_MEASURABLE)
+    one = a.point_at(1).step_time.point
+    costs = {ws: ws * seconds / one for ws, seconds in sorted(alone.items())}
+    worst = max(costs, key=costs.get)
+    evidence = "; ".join(f"{ws} ranks' batches done one after another by ranks alone take {cost:.2f}x the time of "
+                         f"1 process" for ws, cost in costs.items())
+    return Claim(text, evidence, SUPPORTED if costs[worst] >= 1 + MATERIAL_SHARE else REFUTED)
 
 
 def load_imbalance(a: PolicyAnalysis) -> Claim:
@@ -110,9 +151,7 @@ def synchronization(a: PolicyAnalysis) -> Claim:
     return Claim(text, evidence, SUPPORTED if share >= MATERIAL_SHARE else REFUTED)
 
 
-CLAIMS = (sweet_spot, communication, memory_bandwidth, caches, context_switching, smaller_batches,
-          load_imbalance, synchronization)
-
-
-def assess(a: PolicyAnalysis) -> list[Claim]:
-    return [check(a) for check in CLAIMS]
+def assess(a: PolicyAnalysis, probes: Probes | None = None) -> list[Claim]:
+    probes = probes or Probes()
+    return [sweet_spot(a), communication(a), memory_bandwidth(a, probes), caches(a), context_switching(a),
+            smaller_batches(a, probes), load_imbalance(a), synchronization(a)]

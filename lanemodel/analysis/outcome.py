@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 
+from lanemodel.analysis.claims import Probes
 from lanemodel.analysis.curve import ContentionRow, PolicyAnalysis, analyse, analysis_json, thread_contention
 from lanemodel.analysis.gate import GateResult, GateSettings, GateVerdict, verdicts_json
 from lanemodel.records import SCHEMA_VERSION, LaunchSeries, by_policy
@@ -22,6 +23,7 @@ class SuiteOutcome:
     contention: list[ContentionRow] = field(default_factory=list)
     files: dict[str, str] = field(default_factory=dict)
     extra_launches: list[str] = field(default_factory=list)   # which world sizes got more launches, and why
+    probes: Probes = field(default_factory=Probes)             # rank alone per world size, memory bandwidth
 
     @property
     def verdicts(self) -> list[GateVerdict]:
@@ -41,15 +43,19 @@ class SuiteOutcome:
                 "gate": (verdicts_json(self.gate, self.baseline_name, self.gate_settings)
                          if self.gate is not None else None),
                 "extra_launches": self.extra_launches,
+                "probes": {"rank_alone": {policy: {str(ws): t for ws, t in by_ws.items()}
+                                          for policy, by_ws in self.probes.rank_alone.items()},
+                           "bandwidth": {str(k): v for k, v in self.probes.bandwidth.items()}},
                 "files": self.files}
 
 
 def summarise_session(series: LaunchSeries, config: dict, gate: GateResult | None, settings: GateSettings,
                       baseline_name: str, extra_launches: list[str] | None = None,
-                      n_boot: int = 2000) -> SuiteOutcome:
+                      n_boot: int = 2000, probes: Probes | None = None) -> SuiteOutcome:
     """Analyse everything a session measured (failed launches are left out of the statistics)."""
     return SuiteOutcome(config, analyse(series, n_boot), gate, settings, baseline_name,
-                        thread_contention(by_policy(series), n_boot), extra_launches=list(extra_launches or []))
+                        thread_contention(by_policy(series), n_boot), extra_launches=list(extra_launches or []),
+                        probes=probes or Probes())
 
 
 def config_of(series: LaunchSeries) -> dict:

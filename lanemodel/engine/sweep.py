@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import statistics
+from dataclasses import replace
 from pathlib import Path
 
 from lanemodel.engine.collector import RunResult, collect
@@ -58,15 +59,37 @@ def measure_world_size(cfg: TrainConfig, world_size: int, policy: str | int, run
     """
     cpus = available_cpus()
     plans = plan_threads(policy, world_size, cpus, cfg.data_workers)
+    return _launch_and_record(cfg, policy, plans, cpus, run_dir, timeout_s, drop_warmup, fault=fault, spawn=spawn,
+                              on_step=on_step, code_dir=code_dir)
+
+
+def _launch_and_record(cfg: TrainConfig, policy: str | int, plans: list, cpus: list[int], run_dir: str | Path,
+                       timeout_s: float, drop_warmup: int, **launch_options) -> Launch:
+    """One launch of len(plans) ranks, recorded; a failed launch raises SweepError with its partial record."""
     build_frame_cache(cfg.data_dir, get_preset(cfg.preset, cfg.use_aux))  # decode once, outside the timed launch
     try:
-        outcome = launch_ranks(cfg, plans, run_dir, timeout_s, fault=fault, spawn=spawn, on_step=on_step,
-                               code_dir=code_dir)
+        outcome = launch_ranks(cfg, plans, run_dir, timeout_s, **launch_options)
     except LaunchError as exc:
-        partial = launch_record(cfg, policy, collect(run_dir, world_size), None, plans, cpus, drop_warmup,
+        partial = launch_record(cfg, policy, collect(run_dir, len(plans)), None, plans, cpus, drop_warmup,
                                 error=str(exc), pids=exc.pids)
         raise SweepError(str(exc), partial) from exc
-    return launch_record(cfg, policy, collect(run_dir, world_size), outcome, plans, cpus, drop_warmup)
+    return launch_record(cfg, policy, collect(run_dir, len(plans)), outcome, plans, cpus, drop_warmup)
+
+
+def measure_rank_alone(cfg: TrainConfig, world_size: int, policy: str | int, run_dir: str | Path, timeout_s: float,
+                       drop_warmup: int = DEFAULT_DROP_WARMUP, spawn: str = "fresh",
+                       on_step: StepCallback | None = None) -> Launch:
+    """The batch-splitting probe: one process at world size ``world_size``'s per-rank batch, with rank 0's
+    thread budget and cores, and no neighbours. Against the full run it separates what a smaller batch
+    costs from what sharing the machine with other ranks costs."""
+    cpus = available_cpus()
+    plan = plan_threads(policy, world_size, cpus, cfg.data_workers)[0]
+    alone = replace(cfg, scaling="strong", global_batch=cfg.rank_batch_size(world_size),
+                    rank_batch=cfg.rank_batch_size(world_size))
+    launch = _launch_and_record(alone, policy, [plan], cpus, run_dir, timeout_s, drop_warmup, spawn=spawn,
+                                on_step=on_step)
+    launch.config["probe"] = {"kind": "rank alone", "for_world_size": world_size}
+    return launch
 
 
 class SweepError(RuntimeError):

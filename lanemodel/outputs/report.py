@@ -237,7 +237,7 @@ def claims_section(outcome: SuiteOutcome) -> list[str]:
              "Each explanation the original study gave for its curve, the numbers of this run that bear on it, and "
              "a verdict (supported, refuted, or not measurable here, and why)."]
     for policy, a in outcome.analysis.items():
-        rows = [[c.claim, c.evidence, c.verdict] for c in assess(a)]
+        rows = [[c.claim, c.evidence, c.verdict] for c in assess(a, outcome.probes)]
         lines += ["", f"### `{policy}` threads", ""] + markdown_table(["claim", "this run", "verdict"], rows)
     return lines
 
