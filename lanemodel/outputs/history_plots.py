@@ -29,7 +29,8 @@ def plot_history(series: dict[tuple[str, int, str], list[Point]], changes: list[
         axes = figure.add_subplot()
         for (policy, ws, _), points in lines.items():
             x = [position[p.run_id] for p in points]
-            drawn = axes.plot(x, [p.value for p in points], marker="o", label=f"{policy}, {ws} processes")[0]
+            label = f"{policy}, {ws} process" + ("" if ws == 1 else "es")
+            drawn = axes.plot(x, [p.value for p in points], marker="o", label=label)[0]
             axes.fill_between(x, [p.low for p in points], [p.high for p in points], color=drawn.get_color(),
                               alpha=0.2, linewidth=0)
         for change in (c for c in changes if c.metric == metric):
