@@ -325,3 +325,23 @@ def test_claims_section_gives_every_claim_a_verdict_from_the_run(docs, report):
         c for c in rows if c.startswith("load"))][1]
     for claim in ("memory", "processes", "smaller", "context"):
         assert verdicts[claim] == "not measurable here", claim      # no probes, no counters, no CPU fields
+
+
+def test_probes_settle_the_batch_and_bandwidth_claims(docs, analysis):
+    from lanemodel.analysis.claims import Probes, assess
+
+    one = analysis["tuned"].point_at(1).step_time.point              # 2 threads at 1 process
+    probes = Probes(rank_alone={"tuned": {2: 1.2 * one, 4: 0.5 * one}}, rank_threads={"tuned": {2: 1, 4: 1}},
+                    bandwidth={1: {"mean_per_process_gbs": 30.0, "total_gbs": 30.0, "shares_cores": False},
+                               2: {"mean_per_process_gbs": 20.0, "total_gbs": 40.0, "shares_cores": False},
+                               4: {"mean_per_process_gbs": 10.0, "total_gbs": 40.0, "shares_cores": True}})
+    claims = {c.claim.split(" ")[0]: c for c in assess(analysis["tuned"], probes)}
+    batches = claims["smaller"]
+    # 2 ranks x 1.2 x one s x 1 thread against one s x 2 threads: 1.20x the core-seconds per sample
+    assert "2 processes' batch needs 1.20x" in batches.evidence and "4 processes' batch needs 1.00x" in batches.evidence
+    assert batches.verdict == "supported"
+    memory = claims["memory"]                  # 30 -> 20 GB/s per process with a core each: 33 % less
+    assert "2 processes, each on its own core, 20.0 GB/s each" in memory.evidence and memory.verdict == "supported"
+    flat = Probes(bandwidth={1: {"mean_per_process_gbs": 30.0, "total_gbs": 30.0, "shares_cores": False},
+                             2: {"mean_per_process_gbs": 28.0, "total_gbs": 56.0, "shares_cores": False}})
+    assert {c.claim.split(" ")[0]: c for c in assess(analysis["tuned"], flat)}["memory"].verdict == "refuted"

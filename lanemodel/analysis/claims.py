@@ -24,6 +24,7 @@ class Probes:
     """What the cause probes measured: one rank alone per (policy, world size), and memory bandwidth."""
 
     rank_alone: dict[str, dict[int, float]] = field(default_factory=dict)   # policy -> world size -> median s
+    rank_threads: dict[str, dict[int, int]] = field(default_factory=dict)   # its compute threads
     bandwidth: dict[int, dict] = field(default_factory=dict)                 # engine.bandwidth.bandwidth_curve
 
 
@@ -37,11 +38,14 @@ class Claim:
 def probes_from(rank_alone: LaunchSeries, bandwidth: dict | None) -> Probes:
     """Probes from the rank-alone launches (keyed by the world size they stand for) and the bandwidth curve."""
     medians: dict[str, dict[int, float]] = {}
+    threads: dict[str, dict[int, int]] = {}
     for (policy, ws), launches in rank_alone.items():
         times = [t for launch in launches if launch.finished for t in launch.kept_step_times]
         if times:
             medians.setdefault(policy, {})[ws] = float(np.median(times))
-    return Probes(medians, {int(count): row for count, row in (bandwidth or {}).items()})
+            plan = launches[0].env["thread_plans"][0]
+            threads.setdefault(policy, {})[ws] = plan["intra_op"] or launches[0].env.get("cores_available") or 1
+    return Probes(medians, threads, {int(count): row for count, row in (bandwidth or {}).items()})
 
 
 def _pct(value: float) -> str:
@@ -112,16 +116,17 @@ def context_switching(a: PolicyAnalysis) -> Claim:
 
 
 def smaller_batches(a: PolicyAnalysis, probes: Probes) -> Claim:
+    """Core-seconds per sample of one rank alone at N ranks' per-rank batch and thread budget, against 1
+    process: what splitting the batch (and the threads) costs before any neighbour or message."""
     text = "smaller per-process batches compute less efficiently"
     alone = probes.rank_alone.get(a.policy, {})
-    reference = a.reference_world_size
-    if reference != 1 or not alone:
+    if a.reference_world_size != 1 or not alone or 1 not in a.threads:
         return Claim(text, "needs 1 process and the rank-alone probe at a larger world size (--probes 1)",
                      NOT_MEASURABLE)
-    one = a.point_at(1).step_time.point
-    costs = {ws: ws * seconds / one for ws, seconds in sorted(alone.items())}
+    one = a.point_at(1).step_time.point * a.threads[1]
+    costs = {ws: ws * seconds * probes.rank_threads[a.policy][ws] / one for ws, seconds in sorted(alone.items())}
     worst = max(costs, key=costs.get)
-    evidence = "; ".join(f"{ws} ranks' batches done one after another by ranks alone take {cost:.2f}x the time of "
+    evidence = "; ".join(f"a rank alone at {ws} processes' batch needs {cost:.2f}x the core-seconds per sample of "
                          f"1 process" for ws, cost in costs.items())
     return Claim(text, evidence, SUPPORTED if costs[worst] >= 1 + MATERIAL_SHARE else REFUTED)
 

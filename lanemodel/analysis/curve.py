@@ -46,6 +46,7 @@ class PolicyAnalysis:
     wall_time: dict[int, float | None] = field(default_factory=dict)     # mean launch wall time, start-up included
     comm_overlap: dict[int, float | None] = field(default_factory=dict)  # share of all-reduce hidden by backward
     cpu: dict[int, dict | None] = field(default_factory=dict)   # breakdown.cpu_use: CPU time, core waits, memory
+    threads: dict[int, int] = field(default_factory=dict)       # compute threads each rank ran with
 
     @property
     def reference_world_size(self) -> int:
@@ -150,7 +151,8 @@ def analyse_policy(policy: str, docs: dict[int, list[Launch]], n_boot: int = 200
                           launch_counts={ws: len(launches) for ws, launches in docs.items()},
                           wall_time={ws: mean_wall_time(launches) for ws, launches in docs.items()},
                           comm_overlap={ws: comm_overlap(launches) for ws, launches in docs.items()},
-                          cpu={ws: cpu_use(launches) for ws, launches in docs.items()})
+                          cpu={ws: cpu_use(launches) for ws, launches in docs.items()},
+                          threads=threads_per_rank(docs, docs[sizes[0]][0].env.get("cores_available") or 1))
 
 
 def analyse(series: LaunchSeries, n_boot: int = 2000) -> dict[str, PolicyAnalysis]:

@@ -45,6 +45,8 @@ class SuiteOutcome:
                 "extra_launches": self.extra_launches,
                 "probes": {"rank_alone": {policy: {str(ws): t for ws, t in by_ws.items()}
                                           for policy, by_ws in self.probes.rank_alone.items()},
+                           "rank_alone_threads": {policy: {str(ws): k for ws, k in by_ws.items()}
+                                                  for policy, by_ws in self.probes.rank_threads.items()},
                            "bandwidth": {str(k): v for k, v in self.probes.bandwidth.items()}},
                 "files": self.files}
 
