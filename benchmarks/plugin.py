@@ -211,14 +211,17 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 def _check_out_ref(state: SuiteState, opts: SweepSettings) -> ABSession:
     """REF in a temporary worktree (removed at the end of the session), refused before any launch when its
     code cannot serve this run's launches."""
+    from dataclasses import asdict
+
     from lanemodel.engine.worktree import RefError, check_serves, checkout
     from lanemodel.training.config import TrainConfig
 
     _terminate_as_interrupt(state.cleanup)
     try:
         code = state.cleanup.enter_context(checkout(state.config.rootpath, opts.scaling_ab))
-        config_keys = set(suite.train_config(opts, Path(opts.results_dir) / "data").__dataclass_fields__)
-        check_serves(code, READABLE_VERSIONS, config_keys & set(TrainConfig.__dataclass_fields__))
+        config = asdict(suite.train_config(opts, Path(opts.results_dir) / "data"))
+        defaults = {name: f.default for name, f in TrainConfig.__dataclass_fields__.items()}
+        code = check_serves(code, READABLE_VERSIONS, config, defaults)
     except RefError as exc:
         state.cleanup.close()
         raise pytest.UsageError(str(exc)) from None

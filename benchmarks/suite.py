@@ -84,7 +84,7 @@ def run_one_launch(opts: SweepSettings, cfg: TrainConfig, policy: str, world_siz
     try:
         launch = measure_world_size(cfg, world_size, parse_policy(policy), results / "runs" / name,
                                     opts.launch_timeout, opts.drop_warmup, spawn=spawn or opts.spawn, on_step=on_step,
-                                    code_dir=code.path if code else None)
+                                    code=code)
     except SweepError as exc:
         launch, error = exc.partial, str(exc)
     if code is not None:

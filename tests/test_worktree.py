@@ -1,4 +1,6 @@
 """REF's code for same-session A/B runs: checked out beside the tree, refused when it cannot serve, removed."""
+import dataclasses
+import json
 import subprocess
 import textwrap
 from pathlib import Path
@@ -10,7 +12,8 @@ from lanemodel.records import READABLE_VERSIONS, SCHEMA_VERSION
 from lanemodel.training.config import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
-CONFIG_KEYS = set(TrainConfig.__dataclass_fields__)
+CONFIG = {"steps": 12, "preset": "tiny"}
+DEFAULTS = {"steps": 12, "preset": "tiny"}
 
 
 def git(repo: Path, *args: str) -> str:
@@ -80,27 +83,40 @@ def test_a_ref_that_names_no_commit_is_refused_by_name(repo, ref):
 
 def test_an_older_ref_is_refused_naming_every_difference(repo):
     with checkout(repo, "HEAD~1") as code, pytest.raises(RefError) as info:
-        check_serves(code, READABLE_VERSIONS, {"steps", "preset"})
+        check_serves(code, READABLE_VERSIONS, {**CONFIG, "preset": "small"}, DEFAULTS)
     message = str(info.value)
     assert message.startswith(f"--scaling-ab {code.label} cannot run this suite's launches")
     assert "no rank entry point lanemodel.engine.rank" in message
     assert "record schema is version 0, this code reads version 1, 2, 3" in message
-    assert "TrainConfig lacks preset" in message
+    assert "TrainConfig lacks preset (set to 'small' here)" in message
 
 
 def test_a_ref_with_the_same_protocol_serves(repo):
     with checkout(repo, "HEAD") as code:
-        check_serves(code, READABLE_VERSIONS, {"steps", "preset"})
+        served = check_serves(code, READABLE_VERSIONS, CONFIG, DEFAULTS)
+    assert served.config_fields == {"steps", "preset"}
+
+
+def test_an_option_ref_does_not_know_is_left_out_of_its_config_while_at_its_default(repo):
+    """A knob added after REF: at its default REF's behaviour is the same, so its ranks get a config without
+    it (their TrainConfig would refuse the unknown key); set to anything else, REF is refused."""
+    with checkout(repo, "HEAD") as code:
+        served = check_serves(code, READABLE_VERSIONS, {**CONFIG, "new_knob": 0}, {**DEFAULTS, "new_knob": 0})
+        assert json.loads(served.config_json({**CONFIG, "new_knob": 0})) == CONFIG
+        with pytest.raises(RefError, match="TrainConfig lacks new_knob \\(set to 3 here\\)"):
+            check_serves(code, READABLE_VERSIONS, {**CONFIG, "new_knob": 3}, {**DEFAULTS, "new_knob": 0})
 
 
 def test_differences_names_each_problem_alone():
     good = {"rank_entry": True, "schema_version": 2, "config_fields": ["a", "b"]}
-    assert differences(good, (2, 3), {"a"}) == []
-    assert differences({**good, "schema_version": 4}, (2, 3), {"a"}) == [
+    config, defaults = {"a": 1}, {"a": 1}
+    assert differences(good, (2, 3), config, defaults) == []
+    assert differences({**good, "schema_version": 4}, (2, 3), config, defaults) == [
         "its record schema is version 4, this code reads version 2, 3"]
-    assert differences({**good, "config_fields": None}, (2,), {"a"}) == [
+    assert differences({**good, "config_fields": None}, (2,), config, defaults) == [
         "it has no lanemodel.training.config.TrainConfig"]
-    assert differences(good, (2,), {"a", "c", "d"}) == ["its TrainConfig lacks c, d"]
+    assert differences(good, (2,), {"a": 1, "c": 2, "d": 0}, {"a": 1, "c": 0, "d": 0}) == [
+        "its TrainConfig lacks c (set to 2 here)"]
 
 
 def test_this_project_at_head_serves_its_own_launches():
@@ -108,7 +124,9 @@ def test_this_project_at_head_serves_its_own_launches():
     if subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True).returncode:
         pytest.skip("not a git checkout")
     with checkout(ROOT, "HEAD") as code:
-        check_serves(code, READABLE_VERSIONS, CONFIG_KEYS)
+        config = dataclasses.asdict(TrainConfig(data_dir="data"))
+        defaults = {name: f.default for name, f in TrainConfig.__dataclass_fields__.items()}
+        assert check_serves(code, READABLE_VERSIONS, config, defaults).config_fields == set(config)
         probe = textwrap.dedent("""
             import lanemodel, sys
             print(lanemodel.__file__)

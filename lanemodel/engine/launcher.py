@@ -22,7 +22,7 @@ from lanemodel.engine.forkserver import ForkedRank
 from lanemodel.engine.progress import StepCallback
 from lanemodel.engine.recorder import ENV_LAUNCH_TIME, error_path, records_path
 from lanemodel.engine.threads import ThreadPlan
-from lanemodel.engine.worktree import code_env
+from lanemodel.engine.worktree import RefCode, code_env
 from lanemodel.training.config import TrainConfig
 
 POLL_INTERVAL_S = 0.05
@@ -120,36 +120,37 @@ def _clear_rank_files(run_dir: Path) -> None:
         path.unlink()
 
 
-def _start_rank(spawn: str, argv: list[str], env: dict[str, str], log: Path, code_dir: Path | None = None):
+def _start_rank(spawn: str, argv: list[str], env: dict[str, str], log: Path, code: RefCode | None = None):
     """A fresh interpreter (what torchrun does), or a fork of the pre-imported server.
 
-    With ``code_dir`` (another version of the project, ``worktree``) the interpreter starts there and
+    With ``code`` (another version of the project, ``worktree``) the interpreter starts in its directory and
     imports that version's ``lanemodel``.
     """
     if spawn == "forkserver":
         return ForkedRank(argv, env, log)
     with log.open("w") as out:
         return subprocess.Popen([sys.executable, "-m", "lanemodel", "rank", *argv],
-                                env=env if code_dir is None else code_env(code_dir, env), cwd=code_dir,
+                                env=env if code is None else code_env(code.path, env),
+                                cwd=None if code is None else code.path,
                                 stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def launch_ranks(cfg: TrainConfig, plans: list[ThreadPlan], run_dir: str | Path, timeout_s: float,
                  fault: str = "", spawn: str = "fresh", on_step: StepCallback | None = None,
-                 code_dir: Path | None = None) -> LaunchOutcome:
+                 code: RefCode | None = None) -> LaunchOutcome:
     """Run one training with len(plans) ranks; raise LaunchError on a failure or when ``timeout_s`` passes.
 
     ``on_step`` is called with rank 0's finished steps whenever that count grows (live progress).
-    ``code_dir``: ranks run another version of the project (fresh interpreters only).
+    ``code``: ranks run another version of the project (fresh interpreters only).
     """
     if timeout_s <= 0:
         raise ValueError(f"timeout must be > 0 s, got {timeout_s}")
     if spawn not in SPAWN_METHODS:
         raise ValueError(f"spawn must be one of {SPAWN_METHODS}, got {spawn!r}")
-    if code_dir is not None and spawn != "fresh":
+    if code is not None and spawn != "fresh":
         raise ValueError("ranks of another code version start as fresh interpreters only (spawn 'fresh')")
     with _terminate_as_interrupt():
-        return _launch(cfg, plans, Path(run_dir).resolve(), timeout_s, fault, spawn, on_step, code_dir)
+        return _launch(cfg, plans, Path(run_dir).resolve(), timeout_s, fault, spawn, on_step, code)
 
 
 @contextmanager
@@ -171,11 +172,11 @@ def _terminate_as_interrupt():
 
 
 def _launch(cfg: TrainConfig, plans: list[ThreadPlan], run_dir: Path, timeout_s: float, fault: str, spawn: str,
-            on_step: StepCallback | None, code_dir: Path | None) -> LaunchOutcome:
+            on_step: StepCallback | None, code: RefCode | None) -> LaunchOutcome:
     world_size = len(plans)
     run_dir.mkdir(parents=True, exist_ok=True)
     config_path = run_dir / "config.json"
-    config_path.write_text(cfg.to_json())
+    config_path.write_text(cfg.to_json() if code is None else code.config_json(json.loads(cfg.to_json())))
     for attempt in range(1, PORT_ATTEMPTS + 1):
         _clear_rank_files(run_dir)
         port = free_port()
@@ -186,7 +187,7 @@ def _launch(cfg: TrainConfig, plans: list[ThreadPlan], run_dir: Path, timeout_s:
         try:
             for rank, plan in enumerate(plans):
                 env = _rank_env(plan, rank, world_size, port, launch_time)
-                procs.append(_start_rank(spawn, argv, env, log_path(run_dir, rank), code_dir))
+                procs.append(_start_rank(spawn, argv, env, log_path(run_dir, rank), code))
             failed = _supervise(procs, started + timeout_s, run_dir, timeout_s, on_step)
         except LaunchError as exc:
             exc.pids = [p.pid for p in procs]

@@ -12,6 +12,7 @@ from lanemodel.engine.launcher import LaunchError, LaunchOutcome, launch_ranks
 from lanemodel.engine.machine import machine_info
 from lanemodel.engine.progress import Progress, StepCallback
 from lanemodel.engine.threads import available_cpus, is_oversubscribed, plan_threads
+from lanemodel.engine.worktree import RefCode
 from lanemodel.records import Launch, StepRecord, save_launch
 from lanemodel.training.config import TrainConfig
 from lanemodel.training.data import build_frame_cache
@@ -52,15 +53,15 @@ def launch_record(cfg: TrainConfig, policy: str | int, result: RunResult, outcom
 def measure_world_size(cfg: TrainConfig, world_size: int, policy: str | int, run_dir: str | Path,
                        timeout_s: float, drop_warmup: int = DEFAULT_DROP_WARMUP, fault: str = "",
                        spawn: str = "fresh", on_step: StepCallback | None = None,
-                       code_dir: Path | None = None) -> Launch:
+                       code: RefCode | None = None) -> Launch:
     """Launch once and return what it measured; a failed launch raises with its partial record.
 
-    ``code_dir``: the ranks run that version of the project (a same-session A/B launch of REF).
+    ``code``: the ranks run that version of the project (a same-session A/B launch of REF).
     """
     cpus = available_cpus()
     plans = plan_threads(policy, world_size, cpus, cfg.data_workers)
     return _launch_and_record(cfg, policy, plans, cpus, run_dir, timeout_s, drop_warmup, fault=fault, spawn=spawn,
-                              on_step=on_step, code_dir=code_dir)
+                              on_step=on_step, code=code)
 
 
 def _launch_and_record(cfg: TrainConfig, policy: str | int, plans: list, cpus: list[int], run_dir: str | Path,

@@ -16,7 +16,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 GIT_TIMEOUT_S = 120
@@ -54,6 +54,13 @@ class RefCode:
     ref: str            # as the user gave it
     commit: str         # the full commit id it resolved to
     path: Path          # the worktree directory ranks of REF run in
+    config_fields: frozenset[str] | None = None    # REF's TrainConfig fields, once probed
+
+    def config_json(self, config: dict) -> str:
+        """The training config as REF's ranks read it: without the fields REF does not know (each of them at
+        its default, which ``check_serves`` made sure of: that is how REF behaves anyway)."""
+        keep = config if self.config_fields is None else {k: v for k, v in config.items() if k in self.config_fields}
+        return json.dumps(keep, sort_keys=True)
 
     @property
     def label(self) -> str:
@@ -129,8 +136,12 @@ def code_env(code_dir: Path, env: dict[str, str] | None = None) -> dict[str, str
     return env
 
 
-def differences(found: dict, readable_versions: tuple[int, ...], config_keys: set[str]) -> list[str]:
-    """What keeps REF's code from serving launches this code starts and reads; empty when nothing does."""
+def differences(found: dict, readable_versions: tuple[int, ...], config: dict, defaults: dict) -> list[str]:
+    """What keeps REF's code from serving launches this code starts and reads; empty when nothing does.
+
+    A training option REF does not know is no obstacle while it keeps its default (REF behaves as if it
+    were absent); set to anything else, REF cannot honour it.
+    """
     problems = []
     if not found.get("rank_entry"):
         problems.append("it has no rank entry point lanemodel.engine.rank (an older layout of the project)")
@@ -140,12 +151,15 @@ def differences(found: dict, readable_versions: tuple[int, ...], config_keys: se
     fields = found.get("config_fields")
     if fields is None:
         problems.append("it has no lanemodel.training.config.TrainConfig")
-    elif missing := sorted(config_keys - set(fields)):
-        problems.append(f"its TrainConfig lacks {', '.join(missing)}")
+    elif missing := sorted(k for k in set(config) - set(fields) if config[k] != defaults.get(k, object())):
+        problems.append(f"its TrainConfig lacks {', '.join(f'{k} (set to {config[k]!r} here)' for k in missing)}")
     return problems
 
 
-def check_serves(code: RefCode, readable_versions: tuple[int, ...], config_keys: set[str]) -> None:
-    problems = differences(probe(code.path), readable_versions, config_keys)
+def check_serves(code: RefCode, readable_versions: tuple[int, ...], config: dict, defaults: dict) -> RefCode:
+    """REF with its config fields, or a RefError naming every reason it cannot run this run's launches."""
+    found = probe(code.path)
+    problems = differences(found, readable_versions, config, defaults)
     if problems:
         raise RefError(f"--scaling-ab {code.label} cannot run this suite's launches: " + "; ".join(problems))
+    return replace(code, config_fields=frozenset(found["config_fields"]))
