@@ -64,6 +64,7 @@ class SuiteState:
         self.history: list[SavedRun] = []         # --scaling-history: the last N comparable saved runs
         self.rank_alone: LaunchSeries = {}         # the batch-splitting probe, keyed by the world size it stands for
         self.bandwidth: dict = {}                  # the memory-bandwidth probe
+        self.traces: dict[str, str] = {}           # --profile-steps: torch.profiler trace per rank
 
     @property
     def options(self) -> SweepSettings:
@@ -84,7 +85,7 @@ class SuiteState:
         if self.outcome is None and self.series:
             self.outcome = suite.conclude(self.series, self.options, self.gate, self.current_benchmarks(),
                                           self.judge(), self.baseline, self.baseline_name, self.extra_launches,
-                                          probes_from(self.rank_alone, self.bandwidth))
+                                          probes_from(self.rank_alone, self.bandwidth), self.traces)
         return self.outcome
 
     def judge(self) -> suite.Judge | None:
@@ -390,6 +391,26 @@ def probe_causes(request: pytest.FixtureRequest, suite_options: SweepSettings, l
             pytest.fail(error, pytrace=False)
 
     return probe
+
+
+@pytest.fixture
+def profile_launch(request: pytest.FixtureRequest, suite_options: SweepSettings, lane_data: Path):
+    """Callable(world_size, policy): with --profile-steps K, one more launch (outside the statistics) that
+    writes a torch.profiler trace per rank; a failed one fails the test."""
+    state = state_of(request.config)
+
+    def profile(world_size: int, policy: str) -> None:
+        if not suite_options.profile_steps:
+            return
+        progress = state.progress or Progress(suite_options.steps, 1)
+        with progress.launch(world_size, 0, 1, side="profiled ") as on_step:
+            traces, error = suite.run_profiled(suite_options, suite.train_config(suite_options, lane_data), policy,
+                                               world_size, on_step=on_step)
+        state.traces.update(traces)
+        if error:
+            pytest.fail(error, pytrace=False)
+
+    return profile
 
 
 @pytest.fixture

@@ -26,6 +26,7 @@ SYNTH_FRAMES = 64
 SYNTH_SEED = 0
 REF_DIR = "ab_ref"      # REF's launches of a --scaling-ab session, apart from the working tree's
 PROBE_DIR = "probes"    # the cause probes: ranks alone, memory bandwidth
+TRACE_DIR = "traces"    # profiled launches (--profile-steps) and their torch.profiler traces
 
 
 def run_config(opts: SweepSettings) -> dict:
@@ -51,7 +52,7 @@ def prepare_results_dir(opts: SweepSettings) -> Path:
     for old in out.glob("metrics_*.json"):
         old.unlink()
     (out / "ab_ref_run.json").unlink(missing_ok=True)
-    for sub in ("plots", "runs", REF_DIR, PROBE_DIR):
+    for sub in ("plots", "runs", REF_DIR, PROBE_DIR, TRACE_DIR):
         shutil.rmtree(out / sub, ignore_errors=True)
     (out / "REPORT.md").unlink(missing_ok=True)
     data = out / "data"
@@ -71,16 +72,18 @@ def train_config(opts: SweepSettings, data_dir: Path, **overrides) -> TrainConfi
 
 
 def run_one_launch(opts: SweepSettings, cfg: TrainConfig, policy: str, world_size: int, name: str,
-                   spawn: str | None = None, on_step=None, code: RefCode | None = None) -> tuple[Launch, str | None]:
+                   spawn: str | None = None, on_step=None, code: RefCode | None = None,
+                   subdir: str = "") -> tuple[Launch, str | None]:
     """One launch through the engine; its metrics file is written even when the launch failed.
 
     ``code``: the ranks run that checked-out version (--scaling-ab); the files go to <results>/ab_ref.
+    ``subdir``: files go there instead of the results directory itself (launches outside the statistics).
     """
     from lanemodel.engine.sweep import SweepError, measure_world_size
     from lanemodel.engine.threads import parse_policy
 
     error = None
-    results = Path(opts.results_dir) / (REF_DIR if code else "")
+    results = Path(opts.results_dir) / (REF_DIR if code else subdir)
     try:
         launch = measure_world_size(cfg, world_size, parse_policy(policy), results / "runs" / name,
                                     opts.launch_timeout, opts.drop_warmup, spawn=spawn or opts.spawn, on_step=on_step,
@@ -91,6 +94,24 @@ def run_one_launch(opts: SweepSettings, cfg: TrainConfig, policy: str, world_siz
         launch.launch["code"] = {"ref": code.ref, "commit": code.commit}
     save_launch(launch, metrics_path(results, name))
     return launch, error
+
+
+def run_profiled(opts: SweepSettings, cfg: TrainConfig, policy: str, world_size: int,
+                 on_step=None) -> tuple[dict[str, str], str | None]:
+    """One more launch with torch.profiler on (--profile-steps): {"trace <policy> ws<N> rank<R>": path}."""
+    from dataclasses import replace
+
+    from lanemodel.training.profiling import trace_path
+
+    name = f"{policy}_ws{world_size}"
+    traces = Path(opts.results_dir) / TRACE_DIR / name
+    profiled = replace(cfg, profile_steps=opts.profile_steps, profile_dir=str(traces.resolve()),
+                       steps=max(cfg.steps, opts.profile_steps + 2))
+    _, error = run_one_launch(opts, profiled, policy, world_size, f"{name}_profiled", on_step=on_step,
+                              subdir=TRACE_DIR)
+    found = {f"trace {policy} ws{world_size} rank{rank}": str(trace_path(traces, rank))
+             for rank in range(world_size) if trace_path(traces, rank).exists()}
+    return found, error
 
 
 def run_rank_alone(opts: SweepSettings, cfg: TrainConfig, policy: str, world_size: int,
@@ -151,7 +172,8 @@ Judge = Callable[[dict[tuple[str, int], Series]], GateResult]
 
 def conclude(series: LaunchSeries, opts: SweepSettings, settings: GateSettings, current_benchmarks: list[dict],
              judge: Judge | None, baseline: dict | None, baseline_name: str,
-             extra_launches: list[str], probes: Probes | None = None) -> SuiteOutcome:
+             extra_launches: list[str], probes: Probes | None = None,
+             traces: dict[str, str] | None = None) -> SuiteOutcome:
     """Analysis, gate, plots and report from everything the session measured.
 
     ``judge`` is the gate against whatever this run is compared with (a saved baseline, REF's interleaved
@@ -166,6 +188,7 @@ def conclude(series: LaunchSeries, opts: SweepSettings, settings: GateSettings, 
             result = GateResult([], [], refused=str(exc))
     outcome = summarise_session(series, run_config(opts), result, settings, baseline_name, extra_launches,
                                 probes=probes)
+    outcome.files.update(traces or {})
     baseline_curves = (baseline or {}).get("scaling", {}).get("analysis", {})
     results = Path(opts.results_dir)
     for policy, a in outcome.analysis.items():

@@ -14,8 +14,8 @@ from benchmarks.suite import launch_summary
 
 
 @pytest.mark.scaling_benchmark
-def test_ddp_scaling(benchmark, run_launch, extend_launches, ab_block, probe_causes, suite_options, thread_policy,
-                     world_size):
+def test_ddp_scaling(benchmark, run_launch, extend_launches, ab_block, probe_causes, profile_launch, suite_options,
+                     thread_policy, world_size):
     before, after = ab_block(world_size, thread_policy)
     for _ in range(suite_options.warmup_launches):
         run_launch(world_size, thread_policy, warmup=True)
@@ -28,6 +28,7 @@ def test_ddp_scaling(benchmark, run_launch, extend_launches, ab_block, probe_cau
     benchmark.extra_info.update(launch_summary(launches))
     assert all(len(launch.run_step_times) == suite_options.steps for launch in launches)
     probe_causes(world_size, thread_policy)
+    profile_launch(world_size, thread_policy)
 
 
 @pytest.mark.scaling_probe

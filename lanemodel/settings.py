@@ -128,6 +128,9 @@ OPTIONS: tuple[Option, ...] = (
     Option("probes", "1", "1: also measure the causes the curve cannot show by itself: one rank alone at each "
            "world size's per-rank batch, and memory bandwidth by 1..cores concurrent processes; 0: off (A/B runs "
            "never probe)", _number(int, 0, 1), scope="suite"),
+    Option("profile_steps", "0", "K > 0: one more launch per world size, outside the statistics, records "
+           "torch.profiler traces of K steps (<results>/traces/<threads>_ws<N>/trace_rank<R>.json, linked from "
+           "REPORT.md)", _number(int, 0), scope="suite"),
     Option("scaling_max_rounds", "20", "most launches per world size when the gate's verdict stays "
            "inconclusive (or, with no baseline, until the median is known to about 1 %)",
            _number(int, 1), scope="suite"),
@@ -178,6 +181,7 @@ class SweepSettings:
     rounds: int
     warmup_launches: int
     probes: int
+    profile_steps: int
     scaling_max_rounds: int
     scaling_budget_s: float
     scaling_baseline: str

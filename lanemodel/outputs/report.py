@@ -383,8 +383,21 @@ def sources_section(outcome: SuiteOutcome, series: LaunchSeries, results_dir: Pa
             name = metrics_path(results_dir, launch_name(policy, ws, index)).name
             links.append(f"[{name}]({name})" + (f" (failed: {launch.error})" if launch.error else ""))
         lines.append(f"- `{policy}`, {processes(ws)}: " + ", ".join(links))
+    traces = {name: path for name, path in outcome.files.items() if name.startswith("trace ")}
+    if traces:
+        lines += ["", "torch.profiler traces of one more launch per world size (open in https://ui.perfetto.dev or "
+                      "chrome://tracing; outside the statistics):", ""]
+        lines += [f"- {name.removeprefix('trace ')}: [{Path(path).name}]({_relative(path, results_dir)})"
+                  for name, path in sorted(traces.items())]
     return lines + ["", "To reproduce on the same machine:", "", "```",
                     reproduce_command(outcome, results_dir), "```"]
+
+
+def _relative(path: str, results_dir: Path) -> str:
+    try:
+        return str(Path(path).resolve().relative_to(results_dir.resolve()))
+    except ValueError:
+        return path
 
 
 # --- the report ------------------------------------------------------------------------

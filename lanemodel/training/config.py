@@ -44,6 +44,9 @@ class TrainConfig:
     comm_delay_ms: float = 0.0       # sleep added to every all-reduce: a known slowdown for testing the gate
     step_slowdown_pct: float = 0.0   # every step made this much longer by a sleep at its end: a known slowdown
     collective_timeout_s: float = knob(120.0, "seconds a collective may wait before gloo gives up")
+    profile_steps: int = knob(0, "record a torch.profiler trace of this many steps (after 2 unrecorded ones) "
+                                 "into --profile-dir, one Chrome/Perfetto file per rank")
+    profile_dir: str = knob("", "where the profiler traces go (trace_rank<R>.json)")
 
     def __post_init__(self) -> None:
         if self.optimizer not in OPTIMIZERS:
@@ -57,6 +60,9 @@ class TrainConfig:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not self.one_epoch and self.steps < 1:
             raise ValueError(f"steps must be at least 1, got {self.steps}")
+        if self.profile_steps < 0 or (self.profile_steps and not self.profile_dir):
+            raise ValueError(f"profile_steps must be >= 0 and needs profile_dir, got {self.profile_steps} "
+                             f"and {self.profile_dir!r}")
         if self.collective_timeout_s <= 0:
             raise ValueError(f"collective timeout must be > 0 s, got {self.collective_timeout_s}")
         if self.comm_delay_ms < 0:

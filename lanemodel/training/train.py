@@ -18,6 +18,7 @@ from lanemodel.training.config import TrainConfig
 from lanemodel.training.data import CachedLaneDataset, load_frame_cache, normalise
 from lanemodel.training.losses import lane_loss
 from lanemodel.training.model import LaneNet, get_preset
+from lanemodel.training.profiling import StepTracer
 
 
 class RecordSink(Protocol):
@@ -110,35 +111,37 @@ def train(cfg: TrainConfig, ctx: RankContext, recorder: RecordSink | None = None
     records: list[StepRecord] = []
     stream = batches(loader, sampler)
     first_start = None
-    for step in range(total_steps):
-        if before_step:
-            before_step(step)
-        start_wall, t0, cpu_before = time.time(), time.perf_counter(), cpucounters.sample()
-        first_start = t0 if first_start is None else first_start
-        images, cls_target, seg_target = next(stream)
-        images = normalise(images).contiguous(memory_format=memory_format)
-        t1 = time.perf_counter()
-        loss = lane_loss(model(images), cls_target, seg_target if seg_target.numel() else None)
-        t2 = time.perf_counter()
-        loss.backward()
-        t3 = time.perf_counter()
-        lr = optimizer.param_groups[0]["lr"]
-        optimizer.step()
-        optimizer.zero_grad(set_to_none=not cfg.gradient_as_bucket_view)
-        scheduler.step()
-        if cfg.step_slowdown_pct:
-            # Stands for slower code: the step is stretched by a sleep, which no timer attributes ("other").
-            time.sleep((time.perf_counter() - t0) * cfg.step_slowdown_pct / 100.0)
-        t4 = time.perf_counter()
-        cpu = cpucounters.step_fields(cpu_before, cpucounters.sample())
-        comm, exposed, buckets = timer.take() if timer else (None, None, None)
-        record = StepRecord(
-            step=step, loss=loss.item(), batch_size=len(images), global_batch_size=len(images) * ctx.world_size,
-            lr=lr, step_time=t4 - t0, total_elapsed=t4 - first_start, start_time=start_wall,
-            end_time=start_wall + (t4 - t0), data_time=t1 - t0, forward_time=t2 - t1, backward_time=t3 - t2,
-            comm_time=comm, comm_exposed_time=exposed, comm_buckets=buckets, optimizer_time=t4 - t3,
-            rank=ctx.rank, world_size=ctx.world_size, **cpu)
-        records.append(record)
-        if recorder:
-            recorder.write(record)
+    with StepTracer(cfg.profile_steps, cfg.profile_dir, ctx.rank) as tracer:
+        for step in range(total_steps):
+            if before_step:
+                before_step(step)
+            start_wall, t0, cpu_before = time.time(), time.perf_counter(), cpucounters.sample()
+            first_start = t0 if first_start is None else first_start
+            images, cls_target, seg_target = next(stream)
+            images = normalise(images).contiguous(memory_format=memory_format)
+            t1 = time.perf_counter()
+            loss = lane_loss(model(images), cls_target, seg_target if seg_target.numel() else None)
+            t2 = time.perf_counter()
+            loss.backward()
+            t3 = time.perf_counter()
+            lr = optimizer.param_groups[0]["lr"]
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=not cfg.gradient_as_bucket_view)
+            scheduler.step()
+            if cfg.step_slowdown_pct:
+                # Stands for slower code: the step is stretched by a sleep, which no timer attributes ("other").
+                time.sleep((time.perf_counter() - t0) * cfg.step_slowdown_pct / 100.0)
+            t4 = time.perf_counter()
+            cpu = cpucounters.step_fields(cpu_before, cpucounters.sample())
+            comm, exposed, buckets = timer.take() if timer else (None, None, None)
+            record = StepRecord(
+                step=step, loss=loss.item(), batch_size=len(images), global_batch_size=len(images) * ctx.world_size,
+                lr=lr, step_time=t4 - t0, total_elapsed=t4 - first_start, start_time=start_wall,
+                end_time=start_wall + (t4 - t0), data_time=t1 - t0, forward_time=t2 - t1, backward_time=t3 - t2,
+                comm_time=comm, comm_exposed_time=exposed, comm_buckets=buckets, optimizer_time=t4 - t3,
+                rank=ctx.rank, world_size=ctx.world_size, **cpu)
+            records.append(record)
+            if recorder:
+                recorder.write(record)
+            tracer.step()
     return TrainResult(records, model.module if isinstance(model, DistributedDataParallel) else model)
