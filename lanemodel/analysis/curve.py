@@ -95,11 +95,13 @@ def thread_contention(grouped: dict[str, dict[int, list[Launch]]], n_boot: int =
 
 
 def threads_per_rank(docs: dict[int, list[Launch]], cores: int) -> dict[int, int]:
-    """Compute threads each rank really ran with (library default = every core it saw)."""
+    """Compute threads each rank really ran with (library default = every core it saw); world sizes whose
+    launches do not record a thread plan are left out."""
     out = {}
     for ws, launches in docs.items():
-        plan = launches[0].env["thread_plans"][0]
-        out[ws] = plan["intra_op"] if plan["intra_op"] is not None else cores
+        plans = launches[0].env.get("thread_plans")
+        if plans:
+            out[ws] = plans[0]["intra_op"] if plans[0]["intra_op"] is not None else cores
     return out
 
 
