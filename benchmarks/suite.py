@@ -37,6 +37,7 @@ def run_config(opts: SweepSettings) -> dict:
     return {"cpu_model": machine["cpu_model"], "cores_available": machine["cores_available"],
             "physical_cores": machine["physical_cores"], "logical_cores": machine["logical_cores"],
             "torch": machine["torch"], "preset": opts.preset, "scaling": opts.scaling, "spawn": opts.spawn,
+            "launcher": opts.launcher,
             "global_batch": opts.global_batch, "steps": opts.steps, "drop_warmup": opts.drop_warmup,
             "threads": list(opts.threads), "world_sizes": list(opts.world_sizes), "rounds": opts.rounds,
             "max_rounds": opts.scaling_max_rounds, "inject_comm_delay_ms": opts.inject_comm_delay_ms,
@@ -87,6 +88,7 @@ def run_one_launch(opts: SweepSettings, cfg: TrainConfig, policy: str, world_siz
     try:
         launch = measure_world_size(cfg, world_size, parse_policy(policy), results / "runs" / name,
                                     opts.launch_timeout, opts.drop_warmup, spawn=spawn or opts.spawn, on_step=on_step,
+                                    launcher=opts.launcher,
                                     code=code)
     except SweepError as exc:
         launch, error = exc.partial, str(exc)
@@ -125,7 +127,8 @@ def run_rank_alone(opts: SweepSettings, cfg: TrainConfig, policy: str, world_siz
     error = None
     try:
         launch = measure_rank_alone(cfg, world_size, parse_policy(policy), results / "runs" / name,
-                                    opts.launch_timeout, opts.drop_warmup, spawn=opts.spawn, on_step=on_step)
+                                    opts.launch_timeout, opts.drop_warmup, spawn=opts.spawn, on_step=on_step,
+                                    launcher=opts.launcher)
     except SweepError as exc:
         launch, error = exc.partial, str(exc)
     save_launch(launch, metrics_path(results, name))

@@ -171,7 +171,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         write_synthetic_dataset(out / "data", frames=args.frames, seed=args.seed)
     try:
         run_sweep(cfg, list(settings.world_sizes), parse_policy(settings.threads[0]), out, settings.launch_timeout,
-                  settings.drop_warmup, spawn=settings.spawn)
+                  settings.drop_warmup, spawn=settings.spawn, launcher=settings.launcher)
     except SweepError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

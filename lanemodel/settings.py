@@ -14,6 +14,7 @@ from typing import Any
 PRESET_NAMES = ("tiny", "small", "full")       # lanemodel.training.model.PRESETS, checked by a test
 SCALING_MODES = ("strong", "weak")
 SPAWN_METHODS = ("fresh", "forkserver")
+LAUNCHERS = ("embedded", "torchrun")
 
 
 class SettingsError(ValueError):
@@ -114,6 +115,8 @@ OPTIONS: tuple[Option, ...] = (
            _choice(SCALING_MODES), ini="scaling_mode"),
     Option("spawn", "fresh", "start ranks as fresh interpreters (fresh) or fork them from a server that "
            "has imported torch (forkserver)", _choice(SPAWN_METHODS)),
+    Option("launcher", "embedded", "embedded: this suite starts every rank; torchrun: every launch is a torchrun "
+           "job (--standalone) running the same rank entry point (needs --spawn fresh)", _choice(LAUNCHERS)),
     Option("results_dir", "results", "where metrics JSON, plots and REPORT.md go", _text),
     Option("launch_timeout", "900", "seconds before a launch's process tree is killed",
            _number(float, 0, low_open=True)),
@@ -174,6 +177,7 @@ class SweepSettings:
     threads: tuple[str, ...]
     scaling: str
     spawn: str
+    launcher: str
     results_dir: str
     launch_timeout: float
     inject_comm_delay_ms: float
@@ -213,6 +217,9 @@ def parse_settings(raw: Mapping[str, str | None], scope: str = "suite") -> Sweep
         # paired blocks: the same-session comparison needs fewer launches than a saved baseline
         settings = replace(settings, rounds=settings.scaling_ab_rounds,
                            scaling_max_rounds=2 * settings.scaling_ab_rounds)
+    if settings.launcher == "torchrun" and settings.spawn != "fresh":
+        raise SettingsError(f"--launcher torchrun starts fresh interpreters; --spawn {settings.spawn} cannot apply "
+                            f"(give --spawn fresh)")
     if scope == "suite" and settings.scaling_ab and settings.spawn != "fresh":
         raise SettingsError(f"--scaling-ab needs --spawn fresh (REF's ranks import REF's code in their own "
                             f"interpreters), got --spawn {settings.spawn}")

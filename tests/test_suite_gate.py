@@ -165,6 +165,23 @@ def test_two_things_to_gate_against_are_refused_naming_both(tmp_path):
     assert "--scaling-ab and --scaling-history each name what to gate against; give one" in proc.stderr
 
 
+def test_a_baseline_from_the_other_launcher_is_refused_before_measuring(saved):
+    tmp, _, _ = saved
+    proc = run_suite(tmp, "--benchmark-compare=0001", "--launcher", "torchrun", timeout=120)
+    assert proc.returncode == 4
+    assert "launcher: baseline 'embedded', current 'torchrun'" in proc.stderr
+
+
+def test_the_suite_runs_its_launches_as_torchrun_jobs(tmp_path):
+    proc = run_suite(tmp_path, "--launcher", "torchrun", "--world-sizes", "2", "--rounds", "2",
+                     "--scaling-max-rounds", "2", "--warmup-launches", "0", "--benchmark-save=tr")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    for path in (tmp_path / "results").glob("metrics_tuned_ws*_launch*.json"):
+        assert json.loads(path.read_text())["launch"]["launcher"] == "torchrun", path
+    (saved,) = (tmp_path / "storage").rglob("*_tr.json")
+    assert json.loads(saved.read_text())["scaling"]["config"]["launcher"] == "torchrun"
+
+
 def test_scaling_baseline_by_name_is_found_or_refused(saved):
     tmp, _, _ = saved
     missing = run_suite(tmp, "--scaling-baseline", "nosuchrun", timeout=120)

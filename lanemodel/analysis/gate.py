@@ -30,8 +30,10 @@ from lanemodel.settings import BY_NAME, SettingsError
 
 # Configuration that must match for two runs to be comparable at all. Injected slowdowns are not in it:
 # they stand for a code change the gate must catch.
-COMPARABLE_KEYS = ("cpu_model", "cores_available", "preset", "scaling", "spawn", "global_batch", "steps",
+COMPARABLE_KEYS = ("cpu_model", "cores_available", "preset", "scaling", "spawn", "launcher", "global_batch", "steps",
                    "drop_warmup", "torch")
+# What a saved run without the key was measured with (the key came later).
+IMPLIED = {"launcher": "embedded"}
 STEP_TIME = "step_time_ratio"
 EFFICIENCY = "efficiency_ratio"
 
@@ -237,7 +239,8 @@ def load_baseline(path: str | Path) -> dict:
 
 def check_comparable(baseline: dict, current_config: dict, name: str) -> None:
     """Refuse, naming every difference, rather than compare runs from different set-ups."""
-    base_config = baseline["scaling"]["config"]
+    base_config = {**IMPLIED, **baseline["scaling"]["config"]}
+    current_config = {**IMPLIED, **current_config}
     diffs = [f"{k}: baseline {base_config.get(k)!r}, current {current_config.get(k)!r}"
              for k in COMPARABLE_KEYS if base_config.get(k) != current_config.get(k)]
     if diffs:

@@ -68,6 +68,7 @@ def config_of(series: LaunchSeries) -> dict:
             "physical_cores": first.env.get("physical_cores"), "logical_cores": first.env.get("logical_cores"),
             "torch": first.env.get("torch"), "preset": first.config.get("preset"),
             "scaling": first.config.get("scaling"), "spawn": first.launch.get("spawn"),
+            "launcher": first.launch.get("launcher", "embedded"),
             "global_batch": first.config.get("global_batch"), "steps": first.config.get("steps"),
             "drop_warmup": first.warmup_steps_dropped, "threads": sorted({policy for policy, _ in series}),
             "world_sizes": sorted({ws for _, ws in series}), "rounds": max(len(found) for found in series.values()),

@@ -21,13 +21,15 @@ from pathlib import Path
 from lanemodel.engine.forkserver import ForkedRank
 from lanemodel.engine.progress import StepCallback
 from lanemodel.engine.recorder import ENV_LAUNCH_TIME, error_path, records_path
-from lanemodel.engine.threads import ThreadPlan
+from lanemodel.engine.threads import ThreadPlan, plans_env
+from lanemodel.engine.torchrunner import AGENT_LOG, TorchrunJob
 from lanemodel.engine.worktree import RefCode, code_env
 from lanemodel.training.config import TrainConfig
 
 POLL_INTERVAL_S = 0.05
 PORT_ATTEMPTS = 3
 SPAWN_METHODS = ("fresh", "forkserver")
+LAUNCHERS = ("embedded", "torchrun")
 PORT_IN_USE_MARKERS = ("address already in use", "EADDRINUSE", "Address in use")
 
 
@@ -51,6 +53,7 @@ class LaunchOutcome:
     pids: list[int]
     spawn: str
     plans: list[ThreadPlan] = field(default_factory=list)
+    launcher: str = "embedded"
 
 
 def free_port() -> int:
@@ -73,7 +76,9 @@ def _rank_env(plan: ThreadPlan, rank: int, world_size: int, port: int, launch_ti
 
 def _kill_all(procs: list) -> None:
     for proc in procs:
-        if proc.poll() is None:
+        if isinstance(proc, TorchrunJob):
+            proc.kill_tree()
+        elif proc.poll() is None:
             try:
                 os.killpg(proc.pid, signal.SIGKILL)
             except ProcessLookupError:
@@ -137,19 +142,26 @@ def _start_rank(spawn: str, argv: list[str], env: dict[str, str], log: Path, cod
 
 def launch_ranks(cfg: TrainConfig, plans: list[ThreadPlan], run_dir: str | Path, timeout_s: float,
                  fault: str = "", spawn: str = "fresh", on_step: StepCallback | None = None,
-                 code: RefCode | None = None) -> LaunchOutcome:
+                 code: RefCode | None = None, launcher: str = "embedded") -> LaunchOutcome:
     """Run one training with len(plans) ranks; raise LaunchError on a failure or when ``timeout_s`` passes.
 
     ``on_step`` is called with rank 0's finished steps whenever that count grows (live progress).
     ``code``: ranks run another version of the project (fresh interpreters only).
+    ``launcher``: "embedded" starts every rank itself; "torchrun" starts one torchrun job (--standalone) that
+    starts them (fresh interpreters), with the same records, thread plans, faults and timeout.
     """
     if timeout_s <= 0:
         raise ValueError(f"timeout must be > 0 s, got {timeout_s}")
     if spawn not in SPAWN_METHODS:
         raise ValueError(f"spawn must be one of {SPAWN_METHODS}, got {spawn!r}")
-    if code is not None and spawn != "fresh":
-        raise ValueError("ranks of another code version start as fresh interpreters only (spawn 'fresh')")
+    if launcher not in LAUNCHERS:
+        raise ValueError(f"launcher must be one of {LAUNCHERS}, got {launcher!r}")
+    if (code is not None or launcher == "torchrun") and spawn != "fresh":
+        raise ValueError("ranks of another code version or of torchrun start as fresh interpreters only "
+                         "(spawn 'fresh')")
     with _terminate_as_interrupt():
+        if launcher == "torchrun":
+            return _launch_torchrun(cfg, plans, Path(run_dir).resolve(), timeout_s, fault, on_step, code)
         return _launch(cfg, plans, Path(run_dir).resolve(), timeout_s, fault, spawn, on_step, code)
 
 
@@ -171,19 +183,58 @@ def _terminate_as_interrupt():
         signal.signal(signal.SIGTERM, previous)
 
 
-def _launch(cfg: TrainConfig, plans: list[ThreadPlan], run_dir: Path, timeout_s: float, fault: str, spawn: str,
-            on_step: StepCallback | None, code: RefCode | None) -> LaunchOutcome:
-    world_size = len(plans)
+def _rank_argv(cfg: TrainConfig, run_dir: Path, fault: str, code: RefCode | None) -> list[str]:
+    """The rank entry point's arguments; the config file is written for the code that will read it."""
     run_dir.mkdir(parents=True, exist_ok=True)
     config_path = run_dir / "config.json"
     config_path.write_text(cfg.to_json() if code is None else code.config_json(json.loads(cfg.to_json())))
+    return ["--config", str(config_path), "--records-dir", str(run_dir), *(["--fault", fault] if fault else [])]
+
+
+def _launch_torchrun(cfg: TrainConfig, plans: list[ThreadPlan], run_dir: Path, timeout_s: float, fault: str,
+                     on_step: StepCallback | None, code: RefCode | None) -> LaunchOutcome:
+    """One torchrun job; its agent picks the rendezvous port (--standalone), so there is nothing to retry."""
+    world_size = len(plans)
+    argv = _rank_argv(cfg, run_dir, fault, code)
+    _clear_rank_files(run_dir)
+    launch_time = time.time()
+    started = time.perf_counter()
+    env = plans_env(plans, dict(os.environ))
+    env.update({ENV_LAUNCH_TIME: repr(launch_time), "PYTHONUNBUFFERED": "1"})
+    job = TorchrunJob(world_size, argv, env, run_dir / AGENT_LOG, code)
+    try:
+        failed = _supervise([job], started + timeout_s, run_dir, timeout_s, on_step)
+    except LaunchError as exc:
+        exc.pids = [job.pid]
+        raise
+    finally:
+        _kill_all([job])
+    if failed:
+        raise LaunchError(f"world size {world_size} failed under torchrun: {_describe_torchrun_failure(run_dir)}\n"
+                          f"records kept in {run_dir}", run_dir, [job.pid])
+    return LaunchOutcome(run_dir, world_size, launch_time, time.perf_counter() - started, 0, 1, [job.pid], "fresh",
+                         list(plans), "torchrun")
+
+
+def _describe_torchrun_failure(run_dir: Path) -> str:
+    """The earliest rank error, else the agent's own account (it names the failed rank and its exit code)."""
+    errors = [json.loads(path.read_text()) for path in run_dir.glob("rank*.error.json")]
+    if errors:
+        first = min(errors, key=lambda e: e["time"])
+        return f"rank {first['rank']} raised {first['error']}\n{first['traceback']}"
+    return f"torchrun exited with an error; log tail:\n{_tail(run_dir / AGENT_LOG, 40)}"
+
+
+def _launch(cfg: TrainConfig, plans: list[ThreadPlan], run_dir: Path, timeout_s: float, fault: str, spawn: str,
+            on_step: StepCallback | None, code: RefCode | None) -> LaunchOutcome:
+    world_size = len(plans)
+    argv = _rank_argv(cfg, run_dir, fault, code)
     for attempt in range(1, PORT_ATTEMPTS + 1):
         _clear_rank_files(run_dir)
         port = free_port()
         launch_time = time.time()
         started = time.perf_counter()
         procs: list = []
-        argv = ["--config", str(config_path), "--records-dir", str(run_dir), *(["--fault", fault] if fault else [])]
         try:
             for rank, plan in enumerate(plans):
                 env = _rank_env(plan, rank, world_size, port, launch_time)

@@ -42,7 +42,7 @@ def launch_record(cfg: TrainConfig, policy: str | int, result: RunResult, outcom
              "oversubscribed": is_oversubscribed(plans, len(cpus)), "gradient_bytes": grad_bytes},
         launch={"pids": pids, "wall_time": None, "launch_to_first_step": None} if outcome is None else {
             "launch_time": outcome.launch_time, "wall_time": outcome.wall_time, "port": outcome.port,
-            "attempts": outcome.attempts, "pids": outcome.pids, "spawn": outcome.spawn,
+            "attempts": outcome.attempts, "pids": outcome.pids, "spawn": outcome.spawn, "launcher": outcome.launcher,
             "launch_to_first_step": None if first_start is None else first_start - outcome.launch_time},
         rank_metas=result.metas,      # per rank: threads in force, pid, start-up timestamps
         warmup_steps_dropped=drop_warmup,
@@ -53,7 +53,7 @@ def launch_record(cfg: TrainConfig, policy: str | int, result: RunResult, outcom
 def measure_world_size(cfg: TrainConfig, world_size: int, policy: str | int, run_dir: str | Path,
                        timeout_s: float, drop_warmup: int = DEFAULT_DROP_WARMUP, fault: str = "",
                        spawn: str = "fresh", on_step: StepCallback | None = None,
-                       code: RefCode | None = None) -> Launch:
+                       code: RefCode | None = None, launcher: str = "embedded") -> Launch:
     """Launch once and return what it measured; a failed launch raises with its partial record.
 
     ``code``: the ranks run that version of the project (a same-session A/B launch of REF).
@@ -61,7 +61,7 @@ def measure_world_size(cfg: TrainConfig, world_size: int, policy: str | int, run
     cpus = available_cpus()
     plans = plan_threads(policy, world_size, cpus, cfg.data_workers)
     return _launch_and_record(cfg, policy, plans, cpus, run_dir, timeout_s, drop_warmup, fault=fault, spawn=spawn,
-                              on_step=on_step, code=code)
+                              on_step=on_step, code=code, launcher=launcher)
 
 
 def _launch_and_record(cfg: TrainConfig, policy: str | int, plans: list, cpus: list[int], run_dir: str | Path,
@@ -79,7 +79,7 @@ def _launch_and_record(cfg: TrainConfig, policy: str | int, plans: list, cpus: l
 
 def measure_rank_alone(cfg: TrainConfig, world_size: int, policy: str | int, run_dir: str | Path, timeout_s: float,
                        drop_warmup: int = DEFAULT_DROP_WARMUP, spawn: str = "fresh",
-                       on_step: StepCallback | None = None) -> Launch:
+                       on_step: StepCallback | None = None, launcher: str = "embedded") -> Launch:
     """The batch-splitting probe: one process at world size ``world_size``'s per-rank batch, with rank 0's
     thread budget and cores, and no neighbours. Against the full run it separates what a smaller batch
     costs from what sharing the machine with other ranks costs."""
@@ -88,7 +88,7 @@ def measure_rank_alone(cfg: TrainConfig, world_size: int, policy: str | int, run
     alone = replace(cfg, scaling="strong", global_batch=cfg.rank_batch_size(world_size),
                     rank_batch=cfg.rank_batch_size(world_size))
     launch = _launch_and_record(alone, policy, [plan], cpus, run_dir, timeout_s, drop_warmup, spawn=spawn,
-                                on_step=on_step)
+                                on_step=on_step, launcher=launcher)
     launch.config["probe"] = {"kind": "rank alone", "for_world_size": world_size}
     return launch
 
@@ -126,7 +126,7 @@ def write_json(path: Path, data) -> None:
 
 def run_sweep(cfg: TrainConfig, world_sizes: list[int], policy: str | int, out_dir: str | Path,
               timeout_s: float, drop_warmup: int = DEFAULT_DROP_WARMUP, spawn: str = "fresh",
-              progress: Progress | None = None, fault: str = "") -> list[dict]:
+              progress: Progress | None = None, fault: str = "", launcher: str = "embedded") -> list[dict]:
     """Each world size in turn; files are written as each finishes so a later failure loses nothing.
 
     A failure raises SweepError naming the world size, after its partial metrics and the summary so far
@@ -142,7 +142,8 @@ def run_sweep(cfg: TrainConfig, world_sizes: list[int], policy: str | int, out_d
             with progress.launch(ws, 0) as on_step:
                 try:
                     launch = measure_world_size(cfg, ws, policy, out_dir / "runs" / f"ws{ws}", timeout_s,
-                                                drop_warmup, fault=fault, spawn=spawn, on_step=on_step)
+                                                drop_warmup, fault=fault, spawn=spawn, on_step=on_step,
+                                                launcher=launcher)
                 except SweepError as exc:
                     save_launch(exc.partial, out_dir / metrics_filename(ws))
                     summary.append(summarise(exc.partial))

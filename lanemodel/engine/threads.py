@@ -5,6 +5,7 @@ floor(cores / N) threads on its own cores, an integer K gives every rank K threa
 """
 from __future__ import annotations
 
+import json
 import os
 from dataclasses import asdict, dataclass
 
@@ -15,6 +16,7 @@ THREAD_ENV_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 ENV_INTRA = "LANEBENCH_INTRA_OP_THREADS"
 ENV_INTER = "LANEBENCH_INTER_OP_THREADS"
 ENV_CPUS = "LANEBENCH_CPUS"
+ENV_PLANS = "LANEBENCH_THREAD_PLANS"     # every rank's plan as JSON, when one launcher process starts them all
 
 
 def parse_policy(text: str) -> str | int:
@@ -82,8 +84,29 @@ def is_oversubscribed(plans: list[ThreadPlan], cpu_count: int) -> bool:
     return sum(p.threads_used(cpu_count) for p in plans) > cpu_count
 
 
+def plans_env(plans: list[ThreadPlan], base: dict[str, str]) -> dict[str, str]:
+    """An environment that carries every rank's plan, for launchers (torchrun) that give all ranks one
+    environment: each rank picks its own by LOCAL_RANK (``apply_plan_from_env``)."""
+    env = {k: v for k, v in base.items() if k not in THREAD_ENV_VARS + (ENV_INTRA, ENV_INTER, ENV_CPUS)}
+    env[ENV_PLANS] = json.dumps([plan.to_dict() for plan in plans])
+    return env
+
+
+def _select_own_plan() -> None:
+    """Under torchrun: this rank's plan from ENV_PLANS becomes its environment (before torch is imported,
+    so that the OpenMP variables take effect)."""
+    found = json.loads(os.environ[ENV_PLANS])[int(os.environ.get("LOCAL_RANK", "0"))]
+    plan = ThreadPlan(**{**found, "cpus": tuple(found["cpus"]) if found["cpus"] is not None else None})
+    wanted = plan.env(dict(os.environ))
+    for key in set(os.environ) - set(wanted):
+        del os.environ[key]
+    os.environ.update(wanted)
+
+
 def apply_plan_from_env() -> dict:
     """In a rank, before any torch work: apply the launcher's budget and report what is in force."""
+    if os.environ.get(ENV_PLANS):
+        _select_own_plan()
     import torch
 
     cpus = os.environ.get(ENV_CPUS)

@@ -1,0 +1,68 @@
+"""All ranks of one launch as one torchrun job (``--launcher torchrun``): the numbers of a real torchrun job.
+
+``torchrun --standalone`` runs a c10d rendezvous on this node and starts the same rank entry point
+(``python -m lanemodel rank``) once per rank. torchrun gives every rank one environment, so the per-rank
+thread plans travel as JSON (``threads.plans_env``) and each rank picks its own by LOCAL_RANK.
+torchrun starts each worker in a session of its own, so killing the agent's process group would leave
+them running: ``kill_tree`` kills the agent and every descendant, found through /proc.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+from lanemodel.engine.worktree import RefCode, code_env
+
+AGENT_LOG = "torchrun.log"
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (children, their children, ...), from /proc."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as stat:
+                fields = stat.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        children.setdefault(int(fields[1]), []).append(int(entry))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child)
+    return found
+
+
+class TorchrunJob:
+    """One torchrun agent and its workers, supervised like a rank process (``poll``, ``pid``, ``wait``)."""
+
+    def __init__(self, world_size: int, argv: list[str], env: dict[str, str], log: Path, code: RefCode | None = None):
+        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1",
+                   f"--nproc-per-node={world_size}", "--max-restarts=0", "-m", "lanemodel", "rank", *argv]
+        with log.open("w") as out:
+            self.proc = subprocess.Popen(command, env=env if code is None else code_env(code.path, env),
+                                         cwd=None if code is None else code.path, stdout=out,
+                                         stderr=subprocess.STDOUT, start_new_session=True)
+        self.pid = self.proc.pid
+
+    def poll(self) -> int | None:
+        return self.proc.poll()
+
+    def wait(self, timeout: float | None = None) -> int:
+        return self.proc.wait(timeout=timeout)
+
+    def kill_tree(self) -> None:
+        """SIGKILL the agent and every worker (each worker leads a session of its own, so its group too)."""
+        for pid in [self.pid, *descendants(self.pid)]:
+            for kill in (os.killpg, os.kill):
+                try:
+                    kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    continue
+        self.proc.wait(timeout=10)
