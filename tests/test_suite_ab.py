@@ -86,7 +86,7 @@ def test_sigterm_during_an_ab_session_removes_the_worktree(slow_repo, tmp_path):
                             cwd=slow_repo, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=clean_env())
     try:
         deadline = time.monotonic() + 120
-        while not list((tmp_path / "results").glob("runs/*/rank0.jsonl")) and time.monotonic() < deadline:
+        while not list((tmp_path / "results").rglob("rank0.jsonl")) and time.monotonic() < deadline:
             time.sleep(0.2)       # the first launch has begun, so REF is checked out
         assert leftover_worktrees() - before, "no worktree was made"
         time.sleep(1.0)
