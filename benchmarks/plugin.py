@@ -65,6 +65,7 @@ class SuiteState:
         self.rank_alone: LaunchSeries = {}         # the batch-splitting probe, keyed by the world size it stands for
         self.bandwidth: dict = {}                  # the memory-bandwidth probe
         self.traces: dict[str, str] = {}           # --profile-steps: torch.profiler trace per rank
+        self.nodes = None                          # --nodes K: the emulated nodes (engine.netns.EmulatedNodes)
 
     @property
     def options(self) -> SweepSettings:
@@ -187,6 +188,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     state.planned = {(policy, ws) for policy in opts.threads for ws in opts.world_sizes}
     sides = 2 if opts.scaling_ab else 1        # with --scaling-ab every launch has a REF twin
     state.progress = _progress(config, opts.steps, sides * len(state.planned) * (opts.rounds + opts.warmup_launches))
+    if opts.nodes > 1:
+        state.nodes = _make_nodes(state, opts)
     if opts.scaling_ab:
         state.ab = _check_out_ref(state, opts)
         state.baseline_name = f"{state.ab.code.label}, interleaved in this session"
@@ -209,15 +212,30 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             raise pytest.UsageError(str(exc)) from None
 
 
+def _make_nodes(state: SuiteState, opts: SweepSettings):
+    """The emulated nodes every launch of the session runs on; removed when the session ends (also on Ctrl-C
+    or SIGTERM). Without root: a usage error before anything starts."""
+    from lanemodel.engine.launcher import terminate_as_interrupt
+    from lanemodel.engine.netns import NodesError, emulated_nodes
+
+    try:
+        state.cleanup.enter_context(terminate_as_interrupt())
+        return state.cleanup.enter_context(emulated_nodes(opts.nodes, opts.link_gbit))
+    except NodesError as exc:
+        state.cleanup.close()
+        raise pytest.UsageError(str(exc)) from None
+
+
 def _check_out_ref(state: SuiteState, opts: SweepSettings) -> ABSession:
     """REF in a temporary worktree (removed at the end of the session), refused before any launch when its
     code cannot serve this run's launches."""
     from dataclasses import asdict
 
+    from lanemodel.engine.launcher import terminate_as_interrupt
     from lanemodel.engine.worktree import RefError, check_serves, checkout
     from lanemodel.training.config import TrainConfig
 
-    _terminate_as_interrupt(state.cleanup)
+    state.cleanup.enter_context(terminate_as_interrupt())   # SIGTERM unwinds pytest, so the worktree goes too
     try:
         code = state.cleanup.enter_context(checkout(state.config.rootpath, opts.scaling_ab))
         config = asdict(suite.train_config(opts, Path(opts.results_dir) / "data"))
@@ -244,22 +262,6 @@ def _history(config: pytest.Config, opts: SweepSettings) -> list[SavedRun]:
             f"--scaling-history {opts.scaling_history}: {len(kept)} saved run(s) in {session.storage.path} were "
             f"measured like this one; at least 2 are needed" + "".join(f"\n  {note}" for note in others))
     return kept[-opts.scaling_history:]
-
-
-def _terminate_as_interrupt(cleanup: ExitStack) -> None:
-    """Until ``cleanup`` closes, SIGTERM (a CI timeout, `kill`) ends the session like Ctrl-C, so that pytest
-    unwinds and the worktree is removed; the default action would end the process on the spot."""
-    import signal
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        return
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt(f"terminated by signal {signal.Signals(signum).name}")
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    cleanup.callback(signal.signal, signal.SIGTERM, previous)
 
 
 def _progress(config: pytest.Config, steps: int, launches: int) -> Progress:
@@ -361,7 +363,7 @@ def run_launch(request: pytest.FixtureRequest, suite_options: SweepSettings, lan
                              "REF " if ref else "") as on_step:
             result, error = suite.run_one_launch(suite_options, suite.train_config(suite_options, lane_data),
                                                  policy, world_size, name, on_step=on_step,
-                                                 code=state.ab.code if ref else None)
+                                                 code=state.ab.code if ref else None, nodes=state.nodes)
         if state.ab is not None and not warmup:
             state.ab.record(key, side, result, time.perf_counter() - started)
         if not warmup and not ref:

@@ -37,7 +37,8 @@ def run_config(opts: SweepSettings) -> dict:
     return {"cpu_model": machine["cpu_model"], "cores_available": machine["cores_available"],
             "physical_cores": machine["physical_cores"], "logical_cores": machine["logical_cores"],
             "torch": machine["torch"], "preset": opts.preset, "scaling": opts.scaling, "spawn": opts.spawn,
-            "launcher": opts.launcher,
+            "launcher": opts.launcher, "nodes": opts.nodes,
+            "link_gbit": opts.link_gbit if opts.nodes > 1 else None,
             "global_batch": opts.global_batch, "steps": opts.steps, "drop_warmup": opts.drop_warmup,
             "threads": list(opts.threads), "world_sizes": list(opts.world_sizes), "rounds": opts.rounds,
             "max_rounds": opts.scaling_max_rounds, "inject_comm_delay_ms": opts.inject_comm_delay_ms,
@@ -74,11 +75,12 @@ def train_config(opts: SweepSettings, data_dir: Path, **overrides) -> TrainConfi
 
 def run_one_launch(opts: SweepSettings, cfg: TrainConfig, policy: str, world_size: int, name: str,
                    spawn: str | None = None, on_step=None, code: RefCode | None = None,
-                   subdir: str = "") -> tuple[Launch, str | None]:
+                   subdir: str = "", nodes=None) -> tuple[Launch, str | None]:
     """One launch through the engine; its metrics file is written even when the launch failed.
 
     ``code``: the ranks run that checked-out version (--scaling-ab); the files go to <results>/ab_ref.
     ``subdir``: files go there instead of the results directory itself (launches outside the statistics).
+    ``nodes``: the emulated nodes (--nodes) the ranks are spread over.
     """
     from lanemodel.engine.sweep import SweepError, measure_world_size
     from lanemodel.engine.threads import parse_policy
@@ -88,7 +90,7 @@ def run_one_launch(opts: SweepSettings, cfg: TrainConfig, policy: str, world_siz
     try:
         launch = measure_world_size(cfg, world_size, parse_policy(policy), results / "runs" / name,
                                     opts.launch_timeout, opts.drop_warmup, spawn=spawn or opts.spawn, on_step=on_step,
-                                    launcher=opts.launcher,
+                                    launcher=opts.launcher, nodes=nodes,
                                     code=code)
     except SweepError as exc:
         launch, error = exc.partial, str(exc)

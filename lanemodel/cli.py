@@ -5,6 +5,7 @@ import argparse
 import json
 import sys
 import tempfile
+from contextlib import ExitStack
 from dataclasses import fields
 from pathlib import Path
 
@@ -152,6 +153,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    from lanemodel.engine.launcher import terminate_as_interrupt
+    from lanemodel.engine.netns import NodesError, check_can_emulate, emulated_nodes
     from lanemodel.engine.sweep import SweepError, run_sweep
     from lanemodel.engine.threads import parse_policy
     from lanemodel.workload.synthset import write_synthetic_dataset
@@ -159,7 +162,9 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     try:
         check_batch_splits(settings)
-    except SettingsError as exc:
+        if settings.nodes > 1:
+            check_can_emulate()
+    except (SettingsError, NodesError) as exc:
         raise UsageError(str(exc)) from None
     if len(settings.threads) != 1:
         raise UsageError(f"--threads: a sweep measures one policy, got {','.join(settings.threads)}")
@@ -170,8 +175,12 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         print(f"synthesizing {args.frames} frames into {out / 'data'}")
         write_synthetic_dataset(out / "data", frames=args.frames, seed=args.seed)
     try:
-        run_sweep(cfg, list(settings.world_sizes), parse_policy(settings.threads[0]), out, settings.launch_timeout,
-                  settings.drop_warmup, spawn=settings.spawn, launcher=settings.launcher)
+        with ExitStack() as stack:
+            stack.enter_context(terminate_as_interrupt())     # SIGTERM unwinds, so the namespaces are removed
+            nodes = stack.enter_context(emulated_nodes(settings.nodes, settings.link_gbit)) \
+                if settings.nodes > 1 else None
+            run_sweep(cfg, list(settings.world_sizes), parse_policy(settings.threads[0]), out, settings.launch_timeout,
+                      settings.drop_warmup, spawn=settings.spawn, launcher=settings.launcher, nodes=nodes)
     except SweepError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

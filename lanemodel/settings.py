@@ -117,6 +117,11 @@ OPTIONS: tuple[Option, ...] = (
            "has imported torch (forkserver)", _choice(SPAWN_METHODS)),
     Option("launcher", "embedded", "embedded: this suite starts every rank; torchrun: every launch is a torchrun "
            "job (--standalone) running the same rank entry point (needs --spawn fresh)", _choice(LAUNCHERS)),
+    Option("nodes", "1", "K > 1: emulated nodes, each a network namespace with its own torchrun agent, joined "
+           "through a bridge by links of --link-gbit (needs root and --launcher torchrun; world sizes split evenly "
+           "over the nodes)", _number(int, 1, 64)),
+    Option("link_gbit", "1", "rate of every emulated node's link, each way, in Gbit/s (tc tbf)",
+           _number(float, 0.0, 400.0, low_open=True)),
     Option("results_dir", "results", "where metrics JSON, plots and REPORT.md go", _text),
     Option("launch_timeout", "900", "seconds before a launch's process tree is killed",
            _number(float, 0, low_open=True)),
@@ -178,6 +183,8 @@ class SweepSettings:
     scaling: str
     spawn: str
     launcher: str
+    nodes: int
+    link_gbit: float
     results_dir: str
     launch_timeout: float
     inject_comm_delay_ms: float
@@ -217,6 +224,11 @@ def parse_settings(raw: Mapping[str, str | None], scope: str = "suite") -> Sweep
         # paired blocks: the same-session comparison needs fewer launches than a saved baseline
         settings = replace(settings, rounds=settings.scaling_ab_rounds,
                            scaling_max_rounds=2 * settings.scaling_ab_rounds)
+    if settings.nodes > 1 and settings.launcher != "torchrun":
+        raise SettingsError(f"--nodes {settings.nodes} runs one torchrun agent per emulated node: give "
+                            f"--launcher torchrun")
+    if settings.nodes > 1 and (bad := [ws for ws in settings.world_sizes if ws % settings.nodes]):
+        raise SettingsError(f"--world-sizes: {bad[0]} ranks do not split evenly over --nodes {settings.nodes}")
     if settings.launcher == "torchrun" and settings.spawn != "fresh":
         raise SettingsError(f"--launcher torchrun starts fresh interpreters; --spawn {settings.spawn} cannot apply "
                             f"(give --spawn fresh)")

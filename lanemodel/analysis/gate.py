@@ -30,10 +30,10 @@ from lanemodel.settings import BY_NAME, SettingsError
 
 # Configuration that must match for two runs to be comparable at all. Injected slowdowns are not in it:
 # they stand for a code change the gate must catch.
-COMPARABLE_KEYS = ("cpu_model", "cores_available", "preset", "scaling", "spawn", "launcher", "global_batch", "steps",
-                   "drop_warmup", "torch")
-# What a saved run without the key was measured with (the key came later).
-IMPLIED = {"launcher": "embedded"}
+COMPARABLE_KEYS = ("cpu_model", "cores_available", "preset", "scaling", "spawn", "launcher", "nodes", "link_gbit",
+                   "global_batch", "steps", "drop_warmup", "torch")
+# What a saved run without the key was measured with (the keys came later).
+IMPLIED = {"launcher": "embedded", "nodes": 1, "link_gbit": None}
 STEP_TIME = "step_time_ratio"
 EFFICIENCY = "efficiency_ratio"
 

@@ -19,10 +19,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lanemodel.engine.forkserver import ForkedRank
+from lanemodel.engine.netns import NODE_INTERFACE, EmulatedNodes, netns_command
 from lanemodel.engine.progress import StepCallback
 from lanemodel.engine.recorder import ENV_LAUNCH_TIME, error_path, records_path
 from lanemodel.engine.threads import ThreadPlan, plans_env
-from lanemodel.engine.torchrunner import AGENT_LOG, TorchrunJob
+from lanemodel.engine.torchrunner import AGENT_LOG, TorchrunJob, node_args, standalone_args
 from lanemodel.engine.worktree import RefCode, code_env
 from lanemodel.training.config import TrainConfig
 
@@ -142,13 +143,16 @@ def _start_rank(spawn: str, argv: list[str], env: dict[str, str], log: Path, cod
 
 def launch_ranks(cfg: TrainConfig, plans: list[ThreadPlan], run_dir: str | Path, timeout_s: float,
                  fault: str = "", spawn: str = "fresh", on_step: StepCallback | None = None,
-                 code: RefCode | None = None, launcher: str = "embedded") -> LaunchOutcome:
+                 code: RefCode | None = None, launcher: str = "embedded",
+                 nodes: EmulatedNodes | None = None) -> LaunchOutcome:
     """Run one training with len(plans) ranks; raise LaunchError on a failure or when ``timeout_s`` passes.
 
     ``on_step`` is called with rank 0's finished steps whenever that count grows (live progress).
     ``code``: ranks run another version of the project (fresh interpreters only).
     ``launcher``: "embedded" starts every rank itself; "torchrun" starts one torchrun job (--standalone) that
     starts them (fresh interpreters), with the same records, thread plans, faults and timeout.
+    ``nodes``: emulated nodes (``netns``): one torchrun agent per node, each inside its namespace, the ranks
+    split evenly over them and talking over the rate-limited links.
     """
     if timeout_s <= 0:
         raise ValueError(f"timeout must be > 0 s, got {timeout_s}")
@@ -156,17 +160,20 @@ def launch_ranks(cfg: TrainConfig, plans: list[ThreadPlan], run_dir: str | Path,
         raise ValueError(f"spawn must be one of {SPAWN_METHODS}, got {spawn!r}")
     if launcher not in LAUNCHERS:
         raise ValueError(f"launcher must be one of {LAUNCHERS}, got {launcher!r}")
+    if nodes is not None and (launcher != "torchrun" or len(plans) % nodes.nodes):
+        raise ValueError(f"emulated nodes need the torchrun launcher and a world size that splits evenly over "
+                         f"{nodes.nodes} nodes, got {launcher} and {len(plans)}")
     if (code is not None or launcher == "torchrun") and spawn != "fresh":
         raise ValueError("ranks of another code version or of torchrun start as fresh interpreters only "
                          "(spawn 'fresh')")
-    with _terminate_as_interrupt():
+    with terminate_as_interrupt():
         if launcher == "torchrun":
-            return _launch_torchrun(cfg, plans, Path(run_dir).resolve(), timeout_s, fault, on_step, code)
+            return _launch_torchrun(cfg, plans, Path(run_dir).resolve(), timeout_s, fault, on_step, code, nodes)
         return _launch(cfg, plans, Path(run_dir).resolve(), timeout_s, fault, spawn, on_step, code)
 
 
 @contextmanager
-def _terminate_as_interrupt():
+def terminate_as_interrupt():
     """SIGTERM (a CI timeout, `kill`) ends the launch like Ctrl-C, so the ranks are killed on the way out
     instead of outliving the command. Only the main thread can install a handler."""
     if threading.current_thread() is not threading.main_thread():
@@ -192,28 +199,45 @@ def _rank_argv(cfg: TrainConfig, run_dir: Path, fault: str, code: RefCode | None
 
 
 def _launch_torchrun(cfg: TrainConfig, plans: list[ThreadPlan], run_dir: Path, timeout_s: float, fault: str,
-                     on_step: StepCallback | None, code: RefCode | None) -> LaunchOutcome:
-    """One torchrun job; its agent picks the rendezvous port (--standalone), so there is nothing to retry."""
+                     on_step: StepCallback | None, code: RefCode | None,
+                     nodes: EmulatedNodes | None = None) -> LaunchOutcome:
+    """One torchrun job, or one agent per emulated node; the rendezvous port is torchrun's (--standalone) or
+    inside namespaces of this run only, so there is nothing to retry."""
     world_size = len(plans)
     argv = _rank_argv(cfg, run_dir, fault, code)
     _clear_rank_files(run_dir)
     launch_time = time.time()
     started = time.perf_counter()
-    env = plans_env(plans, dict(os.environ))
-    env.update({ENV_LAUNCH_TIME: repr(launch_time), "PYTHONUNBUFFERED": "1"})
-    job = TorchrunJob(world_size, argv, env, run_dir / AGENT_LOG, code)
+    jobs: list[TorchrunJob] = []
     try:
-        failed = _supervise([job], started + timeout_s, run_dir, timeout_s, on_step)
+        if nodes is None:
+            jobs.append(TorchrunJob(standalone_args(world_size), argv, _agent_env(plans, launch_time),
+                                    run_dir / AGENT_LOG, code))
+        else:
+            per_node = world_size // nodes.nodes
+            for node in range(nodes.nodes):
+                env = {**_agent_env(plans[node * per_node:(node + 1) * per_node], launch_time),
+                       "GLOO_SOCKET_IFNAME": NODE_INTERFACE}
+                agent = node_args(nodes.nodes, per_node, nodes.address(0), run_dir.name, nodes.address(node))
+                jobs.append(TorchrunJob(agent, argv, env, run_dir / f"torchrun_node{node}.log", code,
+                                        wrapper=netns_command(nodes, node, [])))
+        failed = _supervise(jobs, started + timeout_s, run_dir, timeout_s, on_step)
     except LaunchError as exc:
-        exc.pids = [job.pid]
+        exc.pids = [job.pid for job in jobs]
         raise
     finally:
-        _kill_all([job])
+        _kill_all(jobs)
     if failed:
         raise LaunchError(f"world size {world_size} failed under torchrun: {_describe_torchrun_failure(run_dir)}\n"
-                          f"records kept in {run_dir}", run_dir, [job.pid])
-    return LaunchOutcome(run_dir, world_size, launch_time, time.perf_counter() - started, 0, 1, [job.pid], "fresh",
-                         list(plans), "torchrun")
+                          f"records kept in {run_dir}", run_dir, [job.pid for job in jobs])
+    return LaunchOutcome(run_dir, world_size, launch_time, time.perf_counter() - started, 0, 1,
+                         [job.pid for job in jobs], "fresh", list(plans), "torchrun")
+
+
+def _agent_env(plans: list[ThreadPlan], launch_time: float) -> dict[str, str]:
+    env = plans_env(plans, dict(os.environ))
+    env.update({ENV_LAUNCH_TIME: repr(launch_time), "PYTHONUNBUFFERED": "1"})
+    return env
 
 
 def _describe_torchrun_failure(run_dir: Path) -> str:
@@ -222,7 +246,8 @@ def _describe_torchrun_failure(run_dir: Path) -> str:
     if errors:
         first = min(errors, key=lambda e: e["time"])
         return f"rank {first['rank']} raised {first['error']}\n{first['traceback']}"
-    return f"torchrun exited with an error; log tail:\n{_tail(run_dir / AGENT_LOG, 40)}"
+    logs = sorted(run_dir.glob("torchrun*.log"))
+    return "torchrun exited with an error; log tail:\n" + "\n".join(_tail(log, 40) for log in logs)
 
 
 def _launch(cfg: TrainConfig, plans: list[ThreadPlan], run_dir: Path, timeout_s: float, fault: str, spawn: str,

@@ -10,6 +10,7 @@ from lanemodel.engine.collector import RunResult, collect
 from lanemodel.engine.forkserver import shutdown_fork_server
 from lanemodel.engine.launcher import LaunchError, LaunchOutcome, launch_ranks
 from lanemodel.engine.machine import machine_info
+from lanemodel.engine.netns import EmulatedNodes
 from lanemodel.engine.progress import Progress, StepCallback
 from lanemodel.engine.threads import available_cpus, is_oversubscribed, plan_threads
 from lanemodel.engine.worktree import RefCode
@@ -53,7 +54,8 @@ def launch_record(cfg: TrainConfig, policy: str | int, result: RunResult, outcom
 def measure_world_size(cfg: TrainConfig, world_size: int, policy: str | int, run_dir: str | Path,
                        timeout_s: float, drop_warmup: int = DEFAULT_DROP_WARMUP, fault: str = "",
                        spawn: str = "fresh", on_step: StepCallback | None = None,
-                       code: RefCode | None = None, launcher: str = "embedded") -> Launch:
+                       code: RefCode | None = None, launcher: str = "embedded",
+                       nodes: EmulatedNodes | None = None) -> Launch:
     """Launch once and return what it measured; a failed launch raises with its partial record.
 
     ``code``: the ranks run that version of the project (a same-session A/B launch of REF).
@@ -61,7 +63,7 @@ def measure_world_size(cfg: TrainConfig, world_size: int, policy: str | int, run
     cpus = available_cpus()
     plans = plan_threads(policy, world_size, cpus, cfg.data_workers)
     return _launch_and_record(cfg, policy, plans, cpus, run_dir, timeout_s, drop_warmup, fault=fault, spawn=spawn,
-                              on_step=on_step, code=code, launcher=launcher)
+                              on_step=on_step, code=code, launcher=launcher, nodes=nodes)
 
 
 def _launch_and_record(cfg: TrainConfig, policy: str | int, plans: list, cpus: list[int], run_dir: str | Path,
@@ -74,7 +76,12 @@ def _launch_and_record(cfg: TrainConfig, policy: str | int, plans: list, cpus: l
         partial = launch_record(cfg, policy, collect(run_dir, len(plans)), None, plans, cpus, drop_warmup,
                                 error=str(exc), pids=exc.pids)
         raise SweepError(str(exc), partial) from exc
-    return launch_record(cfg, policy, collect(run_dir, len(plans)), outcome, plans, cpus, drop_warmup)
+    launch = launch_record(cfg, policy, collect(run_dir, len(plans)), outcome, plans, cpus, drop_warmup)
+    nodes = launch_options.get("nodes")
+    if nodes is not None:
+        launch.launch["nodes"] = {"nodes": nodes.nodes, "link_gbit": nodes.link_gbit,
+                                  "ranks_per_node": len(plans) // nodes.nodes}
+    return launch
 
 
 def measure_rank_alone(cfg: TrainConfig, world_size: int, policy: str | int, run_dir: str | Path, timeout_s: float,
@@ -126,7 +133,8 @@ def write_json(path: Path, data) -> None:
 
 def run_sweep(cfg: TrainConfig, world_sizes: list[int], policy: str | int, out_dir: str | Path,
               timeout_s: float, drop_warmup: int = DEFAULT_DROP_WARMUP, spawn: str = "fresh",
-              progress: Progress | None = None, fault: str = "", launcher: str = "embedded") -> list[dict]:
+              progress: Progress | None = None, fault: str = "", launcher: str = "embedded",
+              nodes: EmulatedNodes | None = None) -> list[dict]:
     """Each world size in turn; files are written as each finishes so a later failure loses nothing.
 
     A failure raises SweepError naming the world size, after its partial metrics and the summary so far
@@ -143,7 +151,7 @@ def run_sweep(cfg: TrainConfig, world_sizes: list[int], policy: str | int, out_d
                 try:
                     launch = measure_world_size(cfg, ws, policy, out_dir / "runs" / f"ws{ws}", timeout_s,
                                                 drop_warmup, fault=fault, spawn=spawn, on_step=on_step,
-                                                launcher=launcher)
+                                                launcher=launcher, nodes=nodes)
                 except SweepError as exc:
                     save_launch(exc.partial, out_dir / metrics_filename(ws))
                     summary.append(summarise(exc.partial))

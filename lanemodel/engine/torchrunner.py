@@ -17,6 +17,21 @@ from pathlib import Path
 from lanemodel.engine.worktree import RefCode, code_env
 
 AGENT_LOG = "torchrun.log"
+RDZV_PORT = 29400
+
+
+def standalone_args(world_size: int) -> list[str]:
+    """One node: torchrun runs its own c10d rendezvous on a free port."""
+    return ["--standalone", "--nnodes=1", f"--nproc-per-node={world_size}"]
+
+
+def node_args(nodes: int, per_node: int, endpoint: str, run_id: str, local_addr: str) -> list[str]:
+    """One of ``nodes`` agents meeting at ``endpoint``. Inside a namespace the hostname resolves to nothing
+    the other nodes can reach, so each agent is told its own address, and the agent at the endpoint is told
+    that it hosts the c10d store."""
+    return [f"--nnodes={nodes}", f"--nproc-per-node={per_node}", "--rdzv-backend=c10d",
+            f"--rdzv-endpoint={endpoint}:{RDZV_PORT}", f"--rdzv-id={run_id}", f"--local-addr={local_addr}",
+            f"--rdzv-conf=is_host={'1' if local_addr == endpoint else '0'}"]
 
 
 def descendants(pid: int) -> list[int]:
@@ -42,9 +57,12 @@ def descendants(pid: int) -> list[int]:
 class TorchrunJob:
     """One torchrun agent and its workers, supervised like a rank process (``poll``, ``pid``, ``wait``)."""
 
-    def __init__(self, world_size: int, argv: list[str], env: dict[str, str], log: Path, code: RefCode | None = None):
-        command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nnodes=1",
-                   f"--nproc-per-node={world_size}", "--max-restarts=0", "-m", "lanemodel", "rank", *argv]
+    def __init__(self, torchrun_args: list[str], argv: list[str], env: dict[str, str], log: Path,
+                 code: RefCode | None = None, wrapper: list[str] | None = None):
+        """``torchrun_args``: the agent's options; ``argv``: the rank entry point's; ``wrapper``: a command
+        that runs the agent (``ip netns exec NODE`` for an emulated node)."""
+        command = [*(wrapper or []), sys.executable, "-m", "torch.distributed.run", *torchrun_args, "--max-restarts=0",
+                   "-m", "lanemodel", "rank", *argv]
         with log.open("w") as out:
             self.proc = subprocess.Popen(command, env=env if code is None else code_env(code.path, env),
                                          cwd=None if code is None else code.path, stdout=out,
