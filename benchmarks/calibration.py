@@ -45,6 +45,14 @@ class Tally:
             self.wall_times.append(wall)
         self.step_ratios += [round(ratio, 4) for ratio in step_ratios]
 
+    def add_session(self, saved: dict, wall: float) -> str:
+        """Count one saved session's gate verdicts; returns them in words for the progress line."""
+        verdicts = saved["scaling"]["gate"]["verdicts"]
+        self.add([v["verdict"] for v in verdicts], wall,
+                 [v["ratio"] for v in verdicts if v["metric"] == "step_time_ratio"])
+        return ", ".join(f"ws{v['world_size']} {v['metric'].split('_')[0]} {v['ratio']:.3f} {v['verdict']}"
+                         for v in verdicts)
+
     def rate(self, count: int) -> dict:
         if not self.runs:
             return {"rate": None, "low": None, "high": None}
@@ -115,12 +123,7 @@ def calibrate(opts: SweepSettings, rounds: int, work: Path, note: Callable[[str]
                     "--inject-step-slowdown", str(SLOWDOWN[kind])]
             saved, wall = run_session(work, f"r{round_index}_{index}", args)
             sessions.append((kind, round_index, saved))
-            verdicts = saved["scaling"]["gate"]["verdicts"]
-            tallies[kind].add([v["verdict"] for v in verdicts], wall,
-                              [v["ratio"] for v in verdicts if v["metric"] == "step_time_ratio"])
-            words = ", ".join(f"ws{v['world_size']} {v['metric'].split('_')[0]} {v['ratio']:.3f} {v['verdict']}"
-                              for v in verdicts)
-            note(f"  {kind:>5}: {words} ({wall:.0f} s)")
+            note(f"  {kind:>5}: {tallies[kind].add_session(saved, wall)} ({wall:.0f} s)")
             result = {"rounds": round_index + 1, "settings": asdict(opts), "gate": asdict(settings),
                       "kinds": {k: t.summary() for k, t in tallies.items()},
                       "cross": cross_pairs(sessions, baselines, settings)}
@@ -201,12 +204,7 @@ def calibrate_ab(opts: SweepSettings, runs: int, work: Path, note: Callable[[str
         _git(repo, "checkout", "-q", "--detach", checkout["slow" if slow else "A/A"])
         saved, wall = run_session(work, f"ab{index}", [*args, "--scaling-ab", "HEAD~1" if slow else "HEAD"],
                                   project=repo)
-        verdicts = saved["scaling"]["gate"]["verdicts"]
-        tallies[kind].add([v["verdict"] for v in verdicts], wall,
-                          [v["ratio"] for v in verdicts if v["metric"] == "step_time_ratio"])
-        words = ", ".join(f"ws{v['world_size']} {v['metric'].split('_')[0]} {v['ratio']:.3f} {v['verdict']}"
-                          for v in verdicts)
-        note(f"{index + 1}/{len(kinds)} {kind:>12}: {words} ({wall:.0f} s)")
+        note(f"{index + 1}/{len(kinds)} {kind:>12}: {tallies[kind].add_session(saved, wall)} ({wall:.0f} s)")
         result = {"runs": index + 1, "settings": asdict(opts), "kinds": {k: t.summary() for k, t in tallies.items()}}
         if progress_file is not None:
             progress_file.write_text(json.dumps(result, indent=1))

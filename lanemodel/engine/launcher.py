@@ -208,30 +208,43 @@ def _launch_torchrun(cfg: TrainConfig, plans: list[ThreadPlan], run_dir: Path, t
     _clear_rank_files(run_dir)
     launch_time = time.time()
     started = time.perf_counter()
-    jobs: list[TorchrunJob] = []
-    try:
+
+
+    def start(jobs: list) -> None:
         if nodes is None:
             jobs.append(TorchrunJob(standalone_args(world_size), argv, _agent_env(plans, launch_time),
                                     run_dir / AGENT_LOG, code))
-        else:
-            per_node = world_size // nodes.nodes
-            for node in range(nodes.nodes):
-                env = {**_agent_env(plans[node * per_node:(node + 1) * per_node], launch_time),
-                       "GLOO_SOCKET_IFNAME": NODE_INTERFACE}
-                agent = node_args(nodes.nodes, per_node, nodes.address(0), run_dir.name, nodes.address(node))
-                jobs.append(TorchrunJob(agent, argv, env, run_dir / f"torchrun_node{node}.log", code,
-                                        wrapper=netns_command(nodes, node, [])))
-        failed = _supervise(jobs, started + timeout_s, run_dir, timeout_s, on_step)
-    except LaunchError as exc:
-        exc.pids = [job.pid for job in jobs]
-        raise
-    finally:
-        _kill_all(jobs)
+            return
+        per_node = world_size // nodes.nodes
+        for node in range(nodes.nodes):
+            env = {**_agent_env(plans[node * per_node:(node + 1) * per_node], launch_time),
+                   "GLOO_SOCKET_IFNAME": NODE_INTERFACE}
+            agent = node_args(nodes.nodes, per_node, nodes.address(0), run_dir.name, nodes.address(node))
+            jobs.append(TorchrunJob(agent, argv, env, run_dir / f"torchrun_node{node}.log", code,
+                                    wrapper=netns_command(nodes, node, [])))
+
+    jobs, failed = _start_and_supervise(start, started + timeout_s, run_dir, timeout_s, on_step)
     if failed:
         raise LaunchError(f"world size {world_size} failed under torchrun: {_describe_torchrun_failure(run_dir)}\n"
                           f"records kept in {run_dir}", run_dir, [job.pid for job in jobs])
     return LaunchOutcome(run_dir, world_size, launch_time, time.perf_counter() - started, 0, 1,
                          [job.pid for job in jobs], "fresh", list(plans), "torchrun")
+
+
+def _start_and_supervise(start, deadline: float, run_dir: Path, timeout_s: float,
+                         on_step: StepCallback | None) -> tuple[list, dict[int, int]]:
+    """``start(procs)`` appends each process as it starts it; then supervise them. Whatever started is killed
+    on the way out, also when starting failed part-way or the launch timed out."""
+    procs: list = []
+    try:
+        start(procs)
+        failed = _supervise(procs, deadline, run_dir, timeout_s, on_step)
+    except LaunchError as exc:
+        exc.pids = [p.pid for p in procs]
+        raise
+    finally:
+        _kill_all(procs)
+    return procs, failed
 
 
 def _agent_env(plans: list[ThreadPlan], launch_time: float) -> dict[str, str]:
@@ -259,17 +272,13 @@ def _launch(cfg: TrainConfig, plans: list[ThreadPlan], run_dir: Path, timeout_s:
         port = free_port()
         launch_time = time.time()
         started = time.perf_counter()
-        procs: list = []
-        try:
+
+        def start(procs: list, port: int = port, launch_time: float = launch_time) -> None:
             for rank, plan in enumerate(plans):
                 env = _rank_env(plan, rank, world_size, port, launch_time)
                 procs.append(_start_rank(spawn, argv, env, log_path(run_dir, rank), code))
-            failed = _supervise(procs, started + timeout_s, run_dir, timeout_s, on_step)
-        except LaunchError as exc:
-            exc.pids = [p.pid for p in procs]
-            raise
-        finally:
-            _kill_all(procs)
+
+        procs, failed = _start_and_supervise(start, started + timeout_s, run_dir, timeout_s, on_step)
         if not failed:
             return LaunchOutcome(run_dir, world_size, launch_time, time.perf_counter() - started, port, attempt,
                                  [p.pid for p in procs], spawn, list(plans))
