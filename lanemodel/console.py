@@ -28,6 +28,7 @@ from lanemodel.analysis.gate import (
 from lanemodel.settings import BY_NAME, SettingsError
 
 NO_REGRESSION, REGRESSED, BAD_INPUT, NOT_COMPARABLE = 0, 1, 2, 4
+METRIC_NAMES = {"step_time_ratio": "median step time s", "efficiency_ratio": "parallel efficiency"}
 GATE_OPTIONS = ("scaling_max_slowdown", "scaling_max_efficiency_drop", "scaling_alpha", "scaling_beta",
                 "scaling_session_sd")
 
@@ -132,10 +133,10 @@ def cmd_history(args: argparse.Namespace) -> int:
     for note in skipped + not_comparable:
         print("  skipped: " + note)
     for (policy, ws, metric), points in series.items():
-        print(f"{metric} world size {ws} ({policy}): " + " ".join(f"{p.value:.4g}" for p in points))
+        print(f"{METRIC_NAMES[metric]}, world size {ws} ({policy}): " + " ".join(f"{p.value:.4g}" for p in points))
     for c in changes:
-        print(f"change point at {c.run_id}: world size {c.world_size} ({c.policy}) {c.metric} x{c.ratio:.3f}, "
-              f"p={c.p_value:.2g}, {c.runs_before} runs before, {c.runs_after} after")
+        print(f"change point at {c.run_id}: world size {c.world_size} ({c.policy}) {METRIC_NAMES[c.metric]} "
+              f"x{c.ratio:.3f}, p={c.p_value:.2g}, {c.runs_before} runs before, {c.runs_after} after")
     if not changes:
         print("no change point" + ("" if len(runs) >= 4 else " (4 or more runs are needed to find one)"))
     for metric, path in plots.items():
