@@ -48,6 +48,10 @@ def probes_from(rank_alone: LaunchSeries, bandwidth: dict | None) -> Probes:
     return Probes(medians, threads, {int(count): row for count, row in (bandwidth or {}).items()})
 
 
+def _processes(count: int) -> str:
+    return f"{count} process" + ("" if count == 1 else "es")
+
+
 def _pct(value: float) -> str:
     return f"{100 * value:.0f} %"
 
@@ -62,7 +66,7 @@ def sweet_spot(a: PolicyAnalysis) -> Claim:
         return Claim(text, "2 and 4 processes were not both measured", NOT_MEASURABLE)
     two, four = a.point_at(2), a.point_at(4)
     ratio = four.samples_per_second / two.samples_per_second
-    evidence = (f"fastest: {a.fastest_world_size} processes; 4 processes process {ratio:.2f}x the samples per "
+    evidence = (f"fastest: {_processes(a.fastest_world_size)}; 4 processes process {ratio:.2f}x the samples per "
                 f"second of 2")
     return Claim(text, evidence, SUPPORTED if a.fastest_world_size == 4 and 1.6 <= ratio <= 2.4 else REFUTED)
 
