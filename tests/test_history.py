@@ -108,7 +108,8 @@ def test_history_command_text_names_the_change_point(tmp_path, capsys):
     history(tmp_path, [1.0] * 5 + [1.15] * 3, 4)
     assert main(["history", "--storage", str(tmp_path), "--plots", str(tmp_path / "p")]) == 0
     out = capsys.readouterr().out
-    assert "8 comparable saved runs" in out and "change point at 0006_main: world size 1 (tuned) median step time s x1." in out
+    assert "8 comparable saved runs" in out
+    assert "change point at 0006_main: world size 1 (tuned) median step time s x1." in out
 
 
 @pytest.mark.parametrize("setup, message", [

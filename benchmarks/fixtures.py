@@ -1,0 +1,184 @@
+"""The suite's fixtures: options, data, launches (and REF's, probes, traces), and more launches where the gate
+cannot decide yet. Loaded as a plugin beside ``benchmarks.plugin`` (root conftest.py)."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from benchmarks import suite
+from benchmarks.abtest import CURRENT, REF
+from benchmarks.state import state_of
+from lanemodel.analysis.gate import metrics_gated, more_launches_needed
+from lanemodel.engine.progress import Progress
+from lanemodel.records import Launch, launch_name
+from lanemodel.settings import SweepSettings, look_sizes
+
+
+@pytest.fixture(scope="session")
+def suite_options(request: pytest.FixtureRequest) -> SweepSettings:
+    return state_of(request.config).options
+
+
+@pytest.fixture(scope="session")
+def lane_data(suite_options: SweepSettings) -> Path:
+    """The synthetic TuSimple-format data set the benchmarks train on, made once and reused."""
+    return suite.prepare_results_dir(suite_options)
+
+
+@pytest.fixture(scope="session")
+def perf_runner(suite_options: SweepSettings, lane_data: Path):
+    from benchmarks.performance import PerformanceRunner
+
+    return PerformanceRunner(suite_options, lane_data)
+
+
+@pytest.fixture
+def run_launch(request: pytest.FixtureRequest, suite_options: SweepSettings, lane_data: Path):
+    """Callable(world_size, policy, warmup=False, side=CURRENT) -> one launch, kept for the session's analysis
+    unless it is a warm-up launch (run, saved as ..._warmup, never in the statistics); a failed launch fails
+    the test. ``side`` REF runs REF's code (--scaling-ab); its metrics go to <results>/ab_ref."""
+    state = state_of(request.config)
+    progress = state.progress or Progress(suite_options.steps, suite_options.rounds)
+
+    def launch(world_size: int, policy: str, warmup: bool = False, side: str = CURRENT) -> Launch:
+        key = (policy, world_size)
+        ref = side == REF and state.ab is not None
+        launches = (state.ab.series if ref else state.series).setdefault(key, [])
+        index = len(launches)
+        name = launch_name(policy, world_size, index) if not warmup else f"{policy}_ws{world_size}_warmup"
+        started = time.perf_counter()
+        with progress.launch(world_size, index, max(suite_options.rounds, index + 1), warmup,
+                             "REF " if ref else "") as on_step:
+            result, error = suite.run_one_launch(suite_options, suite.train_config(suite_options, lane_data),
+                                                 policy, world_size, name, on_step=on_step,
+                                                 code=state.ab.code if ref else None, nodes=state.nodes)
+        if state.ab is not None and not warmup:
+            state.ab.record(key, side, result, time.perf_counter() - started)
+        if not warmup and not ref:
+            launches.append(result)
+        if error:
+            pytest.fail(error, pytrace=False)
+        return result
+
+    return launch
+
+
+@pytest.fixture
+def probe_causes(request: pytest.FixtureRequest, suite_options: SweepSettings, lane_data: Path):
+    """Callable(world_size, policy): the batch-splitting probe (one rank alone at this world size's per-rank
+    batch and thread budget), unless probes are off or this is an A/B run; a failed probe fails the test."""
+    state = state_of(request.config)
+
+    def probe(world_size: int, policy: str) -> None:
+        if not suite_options.probes or suite_options.scaling_ab or world_size == 1:
+            return
+        progress = state.progress or Progress(suite_options.steps, 1)
+        with progress.launch(world_size, 0, 1, side="rank-alone probe ") as on_step:
+            launch, error = suite.run_rank_alone(suite_options, suite.train_config(suite_options, lane_data),
+                                                 policy, world_size, on_step=on_step)
+        state.rank_alone.setdefault((policy, world_size), []).append(launch)
+        if error:
+            pytest.fail(error, pytrace=False)
+
+    return probe
+
+
+@pytest.fixture
+def profile_launch(request: pytest.FixtureRequest, suite_options: SweepSettings, lane_data: Path):
+    """Callable(world_size, policy): with --profile-steps K, one more launch (outside the statistics) that
+    writes a torch.profiler trace per rank; a failed one fails the test."""
+    state = state_of(request.config)
+
+    def profile(world_size: int, policy: str) -> None:
+        if not suite_options.profile_steps:
+            return
+        progress = state.progress or Progress(suite_options.steps, 1)
+        with progress.launch(world_size, 0, 1, side="profiled ") as on_step:
+            traces, error = suite.run_profiled(suite_options, suite.train_config(suite_options, lane_data), policy,
+                                               world_size, on_step=on_step)
+        state.traces.update(traces)
+        if error:
+            pytest.fail(error, pytrace=False)
+
+    return profile
+
+
+@pytest.fixture
+def measure_bandwidth(request: pytest.FixtureRequest, suite_options: SweepSettings):
+    """Callable() -> the memory-bandwidth curve, kept for the report (results/probes/bandwidth.json)."""
+    import json
+
+    from lanemodel.engine.bandwidth import bandwidth_curve
+    from lanemodel.engine.threads import available_cpus
+
+    state = state_of(request.config)
+
+    def measure() -> dict:
+        cpus = available_cpus()
+        state.bandwidth = bandwidth_curve(suite.bandwidth_counts(suite_options.world_sizes, len(cpus)), cpus)
+        out = Path(suite_options.results_dir) / suite.PROBE_DIR
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "bandwidth.json").write_text(json.dumps(state.bandwidth, indent=1))
+        return state.bandwidth
+
+    return measure
+
+
+@pytest.fixture
+def extend_launches(request: pytest.FixtureRequest, suite_options: SweepSettings, run_launch, ab_block):
+    """Callable(benchmark, world_size, policy) -> extra launches, run while the gate cannot decide.
+
+    Launch counts follow ``look_sizes`` (rounds, then doubling up to --scaling-max-rounds); the gate's
+    alpha is divided by the number of those looks. Without a baseline, launches are added until the
+    median is known to about 1 %, so that the saved run can serve as a precise baseline. Each extra
+    launch is timed into the benchmark's statistics like a round.
+    """
+    state = state_of(request.config)
+
+    def extend(benchmark, world_size: int, policy: str) -> list[Launch]:
+        extra: list[Launch] = []
+        before, after = ab_block(world_size, policy)
+        for target in look_sizes(suite_options.rounds, suite_options.scaling_max_rounds)[1:]:
+            current = {key: s for key in state.planned if (s := state.current_series(*key)) is not None}
+            compared, paired, gated = state.compared_with()
+            reason = more_launches_needed((policy, world_size), current, compared, state.gate, metrics_gated(gated),
+                                          paired)
+            if not reason:
+                break
+            if state.extra_seconds >= suite_options.scaling_budget_s:
+                state.extra_launches.append(f"world size {world_size} ({policy}): {reason}; no extra launches, "
+                                            f"the budget of {suite_options.scaling_budget_s:g} s is spent")
+                break
+            have = len(state.series[(policy, world_size)])
+            state.extra_launches.append(f"world size {world_size} ({policy}): {reason}; launches "
+                                        f"{have} -> {target}")
+            if state.progress is not None:
+                state.progress.total_launches += (target - have) * (2 if state.ab else 1)
+                state.progress.note(state.extra_launches[-1])
+            for _ in range(target - have):
+                block_started = time.perf_counter()
+                before()
+                started = time.perf_counter()
+                extra.append(run_launch(world_size, policy))
+                benchmark.stats.update(time.perf_counter() - started)   # one more round of this benchmark
+                after()
+                state.extra_seconds += time.perf_counter() - block_started
+        return extra
+
+    return extend
+
+
+@pytest.fixture
+def ab_block(request: pytest.FixtureRequest, run_launch):
+    """Callable(world_size, policy) -> (before, after) around each working-tree launch: with --scaling-ab one
+    of them runs a REF launch (the block's order drawn at random, in balanced pairs); else both do nothing."""
+    state = state_of(request.config)
+
+    def around(world_size: int, policy: str):
+        if state.ab is None:
+            return (lambda *a, **k: None), (lambda *a, **k: None)
+        return state.ab.block((policy, world_size), lambda: run_launch(world_size, policy, side=REF))
+
+    return around

@@ -1,0 +1,104 @@
+"""What one pytest session of the suite measured and what it is compared with; shared by the plugin's hooks
+and fixtures through the config's stash."""
+from __future__ import annotations
+
+from contextlib import ExitStack
+
+import pytest
+
+from benchmarks import suite
+from benchmarks.abtest import ABSession
+from benchmarks.options import gate_settings, read_options
+from lanemodel.analysis.claims import probes_from
+from lanemodel.analysis.gate import GateSettings, GateSettingsError, Series, compare
+from lanemodel.analysis.history import SavedRun, compare_with_history
+from lanemodel.analysis.outcome import SuiteOutcome
+from lanemodel.engine.progress import Progress
+from lanemodel.records import LaunchSeries
+from lanemodel.settings import SweepSettings
+
+
+class SuiteState:
+    """What one pytest session measured, and what it concluded (computed once, on first request)."""
+
+    def __init__(self, config: pytest.Config):
+        self.config = config
+        self._options: SweepSettings | None = None
+        self._gate: GateSettings | None = None
+        self.series: LaunchSeries = {}
+        self.baseline: dict | None = None
+        self.baseline_series: dict[tuple[str, int], Series] = {}
+        self.baseline_name = ""
+        self.planned: set[tuple[str, int]] = set()
+        self.extra_launches: list[str] = []
+        self.extra_seconds = 0.0
+        self.progress: Progress | None = None
+        self.outcome: SuiteOutcome | None = None
+        self.ab: ABSession | None = None          # --scaling-ab: REF's code and launches
+        self.cleanup = ExitStack()                # REF's worktree, removed when the session ends
+        self.ref_saved = False
+        self.history: list[SavedRun] = []         # --scaling-history: the last N comparable saved runs
+        self.rank_alone: LaunchSeries = {}         # the batch-splitting probe, keyed by the world size it stands for
+        self.bandwidth: dict = {}                  # the memory-bandwidth probe
+        self.traces: dict[str, str] = {}           # --profile-steps: torch.profiler trace per rank
+        self.nodes = None                          # --nodes K: the emulated nodes (engine.netns.EmulatedNodes)
+
+    @property
+    def options(self) -> SweepSettings:
+        if self._options is None:
+            self._options = read_options(self.config)
+        return self._options
+
+    @property
+    def gate(self) -> GateSettings:
+        if self._gate is None:
+            try:
+                self._gate = gate_settings(self.options)
+            except GateSettingsError as exc:
+                raise pytest.UsageError(str(exc)) from None
+        return self._gate
+
+    def finish(self) -> SuiteOutcome | None:
+        if self.outcome is None and self.series:
+            self.outcome = suite.conclude(self.series, self.options, self.gate, self.current_benchmarks(),
+                                          self.judge(), self.baseline, self.baseline_name, self.extra_launches,
+                                          probes_from(self.rank_alone, self.bandwidth), self.traces)
+        return self.outcome
+
+    def judge(self) -> suite.Judge | None:
+        """The gate against what this run is compared with: REF's interleaved launches (paired), the
+        history of saved runs, or one saved baseline; None when there is nothing to compare with."""
+        if self.ab is not None:
+            ref = self.ab.ref_series()
+            return lambda current: compare(current, ref, self.gate, paired=True)
+        if self.history:
+            return lambda current: compare_with_history(current, self.history, self.gate)
+        if self.baseline is not None:
+            return lambda current: compare(current, self.baseline_series, self.gate)
+        return None
+
+    def compared_with(self) -> tuple[dict[tuple[str, int], Series], bool, set[tuple[str, int]]]:
+        """(what the gate compares this run with, whether it is paired, the keys it will gate)."""
+        if self.ab is not None:
+            return self.ab.ref_series(), True, self.planned
+        return self.baseline_series, False, self.planned & set(self.baseline_series)
+
+    def current_benchmarks(self) -> list[dict]:
+        session = getattr(self.config, "_benchmarksession", None)
+        if session is None:
+            return []
+        return [{"name": b.name, "fullname": b.fullname, "extra_info": b.extra_info} for b in session.benchmarks]
+
+    def current_series(self, policy: str, world_size: int) -> Series | None:
+        launches = [launch for launch in self.series.get((policy, world_size), []) if launch.finished]
+        if not launches:
+            return None
+        return Series(policy, world_size, launches[0].global_batch_size,
+                      tuple(launch.kept_step_times for launch in launches if launch.kept_step_times))
+
+
+STATE_KEY = pytest.StashKey[SuiteState]()
+
+
+def state_of(config: pytest.Config) -> SuiteState:
+    return config.stash[STATE_KEY]
