@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from lanemodel.analysis.gate import GateSettings
-from lanemodel.settings import OPTIONS, SettingsError, SweepSettings, look_sizes, parse_settings
+from lanemodel.settings import OPTIONS, SettingsError, SweepSettings, argparse_help, look_sizes, parse_settings
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -19,7 +19,7 @@ def add_options(parser: pytest.Parser) -> None:
                          "against a commit that makes every step 5 %% slower; saves the rates like any run")
     for option in OPTIONS:
         group.addoption(option.flag, dest=f"lanebench_{option.name}", default=None,
-                        help=f"{option.help} (ini {option.ini_key}, default {option.default!r})")
+                        help=argparse_help(f"{option.help} (ini {option.ini_key}, default {option.default!r})"))
         parser.addini(option.ini_key, help=option.help, default=option.default)
 
 

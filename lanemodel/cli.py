@@ -9,7 +9,15 @@ from contextlib import ExitStack
 from dataclasses import fields
 from pathlib import Path
 
-from lanemodel.settings import BY_NAME, OPTIONS, SettingsError, SweepSettings, check_batch_splits, parse_settings
+from lanemodel.settings import (
+    BY_NAME,
+    OPTIONS,
+    SettingsError,
+    SweepSettings,
+    argparse_help,
+    check_batch_splits,
+    parse_settings,
+)
 from lanemodel.training.config import TrainConfig
 
 USAGE_ERROR = 2
@@ -40,9 +48,9 @@ def existing_data_dir(path: str) -> Path:
 
 def add_training_options(parser: argparse.ArgumentParser) -> None:
     """The TrainConfig knobs (declared once there, with their help) and the shared sweep options."""
-    parser.add_argument(BY_NAME["preset"].flag, default=None, help=BY_NAME["preset"].help)
-    parser.add_argument(BY_NAME["steps"].flag, default=None, help=BY_NAME["steps"].help)
-    parser.add_argument(BY_NAME["global_batch"].flag, default=None, help=BY_NAME["global_batch"].help)
+    parser.add_argument(BY_NAME["preset"].flag, default=None, help=argparse_help(BY_NAME["preset"].help))
+    parser.add_argument(BY_NAME["steps"].flag, default=None, help=argparse_help(BY_NAME["steps"].help))
+    parser.add_argument(BY_NAME["global_batch"].flag, default=None, help=argparse_help(BY_NAME["global_batch"].help))
     knobs = parser.add_argument_group("training knobs (DDP ones are ignored by one-process training)")
     for spec in fields(TrainConfig):
         if "help" not in spec.metadata:
@@ -50,10 +58,10 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
         flag = "--" + spec.name.replace("_", "-")
         if isinstance(spec.default, bool):
             knobs.add_argument(flag, action=argparse.BooleanOptionalAction, default=spec.default,
-                               help=spec.metadata["help"])
+                               help=argparse_help(spec.metadata["help"]))
         else:
             knobs.add_argument(flag, type=type(spec.default), default=spec.default,
-                               help=f"{spec.metadata['help']} (default {spec.default})")
+                               help=argparse_help(f"{spec.metadata['help']} (default {spec.default})"))
 
 
 def training_config(args: argparse.Namespace, settings: SweepSettings, data_dir: Path) -> TrainConfig:
@@ -208,7 +216,8 @@ def build_parser() -> argparse.ArgumentParser:
     train = sub.add_parser("train", help="train in this one process (no DDP)")
     train.add_argument("--data", required=True)
     add_training_options(train)
-    train.add_argument(BY_NAME["inject_step_slowdown"].flag, default=None, help=BY_NAME["inject_step_slowdown"].help)
+    slowdown = BY_NAME["inject_step_slowdown"]
+    train.add_argument(slowdown.flag, default=None, help=argparse_help(slowdown.help))
     train.add_argument("--threads", type=int, default=0, help="torch intra-op threads (0: library default)")
     train.add_argument("--metrics-out", help="write config and per-step records as JSON here")
     train.add_argument("--evaluate", action="store_true", help="score untrained and trained model on test_label.json")
@@ -218,7 +227,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_training_options(sweep)
     for option in OPTIONS:
         if option.scope == "sweep" and option.name not in ("preset", "steps", "global_batch"):
-            sweep.add_argument(option.flag, default=None, help=f"{option.help} (default {option.default})")
+            sweep.add_argument(option.flag, default=None,
+                               help=argparse_help(f"{option.help} (default {option.default})"))
     sweep.add_argument("--data", help="TuSimple-format data set (default: synthesize one)")
     sweep.add_argument("--frames", type=int, default=64, help="frames to synthesize when --data is not given")
     sweep.set_defaults(run=cmd_sweep)

@@ -25,7 +25,7 @@ from lanemodel.analysis.gate import (
     load_baseline,
     series_from_benchmarks,
 )
-from lanemodel.settings import BY_NAME, SettingsError
+from lanemodel.settings import BY_NAME, SettingsError, argparse_help
 
 NO_REGRESSION, REGRESSED, BAD_INPUT, NOT_COMPARABLE = 0, 1, 2, 4
 METRIC_NAMES = {"step_time_ratio": "median step time s", "efficiency_ratio": "parallel efficiency"}
@@ -180,7 +180,8 @@ def build_parser() -> argparse.ArgumentParser:
     comp.add_argument("--storage", default=".benchmarks", help="pytest-benchmark storage for run ids and names")
     for name in GATE_OPTIONS:
         option = BY_NAME[name]
-        comp.add_argument(option.flag, dest=name, default=None, help=f"{option.help} (default {option.default})")
+        comp.add_argument(option.flag, dest=name, default=None,
+                          help=argparse_help(f"{option.help} (default {option.default})"))
     comp.set_defaults(run=cmd_compare)
     history = sub.add_parser("history", help="every saved run in order: trends, plots and change points")
     history.add_argument("--storage", default=".benchmarks", help="pytest-benchmark storage to read")

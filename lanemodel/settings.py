@@ -21,6 +21,11 @@ class SettingsError(ValueError):
     """Bad option value found before any work started; the message names the option."""
 
 
+def argparse_help(text: str) -> str:
+    """Help text as argparse wants it: a literal percent sign doubled (it formats help with %)."""
+    return text.replace("%", "%%")
+
+
 @dataclass(frozen=True)
 class Option:
     name: str

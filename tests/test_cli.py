@@ -78,3 +78,25 @@ def test_evaluate_malformed_prediction_exits_2_naming_the_file(tmp_path, capsys,
     pred.write_text("{not json\n")
     assert main(["evaluate", "--pred", str(pred), "--gt", str(real_labels)]) == 2
     assert str(pred) in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", [["sweep", "--help"], ["train", "--help"]])
+def test_help_is_printed_whatever_the_help_texts_contain(command, capsys):
+    """Help texts with a percent sign ("3 % faster") once broke argparse's --help with a TypeError."""
+    with pytest.raises(SystemExit) as info:
+        main(command)
+    assert info.value.code == 0
+    assert "--launcher" in capsys.readouterr().out or command[0] == "train"
+
+
+def test_the_suite_and_console_helps_print(tmp_path):
+    from pathlib import Path
+
+    from lanemodel.console import main as console_main
+
+    with pytest.raises(SystemExit) as info:
+        console_main(["compare", "--help"])
+    assert info.value.code == 0
+    done = subprocess.run([sys.executable, "-m", "pytest", "benchmarks/", "--help", "-p", "no:cacheprovider"],
+                          cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0 and "--scaling-ab" in done.stdout
