@@ -97,7 +97,7 @@ def profile_launch(request: pytest.FixtureRequest, suite_options: SweepSettings,
         progress = state.progress or Progress(suite_options.steps, 1)
         with progress.launch(world_size, 0, 1, side="profiled ") as on_step:
             traces, error = suite.run_profiled(suite_options, suite.train_config(suite_options, lane_data), policy,
-                                               world_size, on_step=on_step)
+                                               world_size, on_step=on_step, nodes=state.nodes)
         state.traces.update(traces)
         if error:
             pytest.fail(error, pytrace=False)

@@ -101,7 +101,7 @@ def run_one_launch(opts: SweepSettings, cfg: TrainConfig, policy: str, world_siz
 
 
 def run_profiled(opts: SweepSettings, cfg: TrainConfig, policy: str, world_size: int,
-                 on_step=None) -> tuple[dict[str, str], str | None]:
+                 on_step=None, nodes=None) -> tuple[dict[str, str], str | None]:
     """One more launch with torch.profiler on (--profile-steps): {"trace <policy> ws<N> rank<R>": path}."""
     from dataclasses import replace
 
@@ -112,7 +112,7 @@ def run_profiled(opts: SweepSettings, cfg: TrainConfig, policy: str, world_size:
     profiled = replace(cfg, profile_steps=opts.profile_steps, profile_dir=str(traces.resolve()),
                        steps=max(cfg.steps, opts.profile_steps + 2))
     _, error = run_one_launch(opts, profiled, policy, world_size, f"{name}_profiled", on_step=on_step,
-                              subdir=TRACE_DIR)
+                              subdir=TRACE_DIR, nodes=nodes)
     found = {f"trace {policy} ws{world_size} rank{rank}": str(trace_path(traces, rank))
              for rank in range(world_size) if trace_path(traces, rank).exists()}
     return found, error
