@@ -24,7 +24,7 @@ def run_suite(tmp: Path, *args: str, timeout: float = 600) -> subprocess.Complet
 @pytest.fixture(scope="module")
 def saved(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("suite")
-    proc = run_suite(tmp, "--benchmark-save=baseline", "--probes", "1")
+    proc = run_suite(tmp, "--benchmark-save=baseline", "--probes", "1", "--profile-steps", "2")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (saved_file,) = (tmp / "storage").rglob("*_baseline.json")
     return tmp, saved_file, proc
@@ -80,6 +80,18 @@ def test_cause_probes_are_measured_saved_and_judged(saved):
     for claim in ("memory bandwidth runs out", "smaller per-process batches"):
         row = next(line for line in claims.splitlines() if claim in line)
         assert "not measurable here" not in row, row
+
+
+def test_profiled_launches_write_traces_linked_from_the_report(saved):
+    tmp, _, _ = saved
+    results = tmp / "results"
+    for ws in (1, 2):
+        for rank in range(ws):
+            trace = results / "traces" / f"tuned_ws{ws}" / f"trace_rank{rank}.json"
+            assert trace.stat().st_size > 1000, trace
+    report = (results / "REPORT.md").read_text()
+    assert "(traces/tuned_ws2/trace_rank1.json)" in report
+    assert not list(results.glob("metrics_*profiled*.json"))     # outside the statistics and the report's tables
 
 
 def test_pytest_benchmark_compare_reads_the_saved_files(saved):
