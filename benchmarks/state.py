@@ -2,6 +2,7 @@
 and fixtures through the config's stash."""
 from __future__ import annotations
 
+import atexit
 from contextlib import ExitStack
 
 import pytest
@@ -35,7 +36,10 @@ class SuiteState:
         self.progress: Progress | None = None
         self.outcome: SuiteOutcome | None = None
         self.ab: ABSession | None = None          # --scaling-ab: REF's code and launches
-        self.cleanup = ExitStack()                # REF's worktree, removed when the session ends
+        self.cleanup = ExitStack()                # REF's worktree, the emulated nodes: gone when the session ends
+        # pytest_unconfigure closes it; at interpreter exit too, for a session that died on its way out
+        # (e.g. writing to a closed pipe after its parent was killed, which left a worktree once)
+        atexit.register(self.cleanup.close)
         self.ref_saved = False
         self.history: list[SavedRun] = []         # --scaling-history: the last N comparable saved runs
         self.rank_alone: LaunchSeries = {}         # the batch-splitting probe, keyed by the world size it stands for
