@@ -82,20 +82,24 @@ def run_one_launch(opts: SweepSettings, cfg: TrainConfig, policy: str, world_siz
     ``subdir``: files go there instead of the results directory itself (launches outside the statistics).
     ``nodes``: the emulated nodes (--nodes) the ranks are spread over.
     """
-    from lanemodel.engine.sweep import SweepError, measure_world_size
+    from lanemodel.engine.sweep import measure_world_size
     from lanemodel.engine.threads import parse_policy
 
-    error = None
     results = Path(opts.results_dir) / (REF_DIR if code else subdir)
+    return _measure_and_save(results, name, lambda: measure_world_size(
+        cfg, world_size, parse_policy(policy), results / "runs" / name, opts.launch_timeout, opts.drop_warmup,
+        spawn=spawn or opts.spawn, on_step=on_step, launcher=opts.launcher, nodes=nodes, code=code))
+
+
+def _measure_and_save(results: Path, name: str, measure) -> tuple[Launch, str | None]:
+    """``measure()`` one launch and write its metrics file, the partial one too when the launch failed."""
+    from lanemodel.engine.sweep import SweepError
+
+    error = None
     try:
-        launch = measure_world_size(cfg, world_size, parse_policy(policy), results / "runs" / name,
-                                    opts.launch_timeout, opts.drop_warmup, spawn=spawn or opts.spawn, on_step=on_step,
-                                    launcher=opts.launcher, nodes=nodes,
-                                    code=code)
+        launch = measure()
     except SweepError as exc:
         launch, error = exc.partial, str(exc)
-    if code is not None:
-        launch.launch["code"] = {"ref": code.ref, "commit": code.commit}
     save_launch(launch, metrics_path(results, name))
     return launch, error
 
@@ -121,20 +125,14 @@ def run_profiled(opts: SweepSettings, cfg: TrainConfig, policy: str, world_size:
 def run_rank_alone(opts: SweepSettings, cfg: TrainConfig, policy: str, world_size: int,
                    on_step=None) -> tuple[Launch, str | None]:
     """The batch-splitting probe for one world size; its metrics file is written even when it failed."""
-    from lanemodel.engine.sweep import SweepError, measure_rank_alone
+    from lanemodel.engine.sweep import measure_rank_alone
     from lanemodel.engine.threads import parse_policy
 
     results = Path(opts.results_dir) / PROBE_DIR
     name = f"{policy}_alone_ws{world_size}"
-    error = None
-    try:
-        launch = measure_rank_alone(cfg, world_size, parse_policy(policy), results / "runs" / name,
-                                    opts.launch_timeout, opts.drop_warmup, spawn=opts.spawn, on_step=on_step,
-                                    launcher=opts.launcher)
-    except SweepError as exc:
-        launch, error = exc.partial, str(exc)
-    save_launch(launch, metrics_path(results, name))
-    return launch, error
+    return _measure_and_save(results, name, lambda: measure_rank_alone(
+        cfg, world_size, parse_policy(policy), results / "runs" / name, opts.launch_timeout, opts.drop_warmup,
+        spawn=opts.spawn, on_step=on_step, launcher=opts.launcher))
 
 
 def bandwidth_counts(world_sizes: tuple[int, ...], cores: int) -> list[int]:

@@ -27,6 +27,7 @@ from lanemodel.analysis.gate import (
     make_verdict,
     metrics_gated,
     series_from_benchmarks,
+    standard_error,
 )
 from lanemodel.analysis.launchstats import LogDifference
 
@@ -91,9 +92,9 @@ class Point:
 
 
 def _log_mean(series: Series) -> tuple[float, float, int]:
-    values = series.log_medians
-    se = float(np.std(values, ddof=1) / math.sqrt(len(values))) if len(values) > 1 else math.nan
-    return float(np.mean(values)), se, len(values)
+    """Mean log median, its standard error (nan with one launch) and the launch count."""
+    se = standard_error(series)
+    return float(np.mean(series.log_medians)), se if math.isfinite(se) else math.nan, len(series.launches)
 
 
 def _point(run_id: str, log_value: float, se: float, df: int, sign: int, scale: float = 1.0) -> Point:

@@ -68,20 +68,28 @@ def measure_world_size(cfg: TrainConfig, world_size: int, policy: str | int, run
 
 def _launch_and_record(cfg: TrainConfig, policy: str | int, plans: list, cpus: list[int], run_dir: str | Path,
                        timeout_s: float, drop_warmup: int, **launch_options) -> Launch:
-    """One launch of len(plans) ranks, recorded; a failed launch raises SweepError with its partial record."""
+    """One launch of len(plans) ranks, recorded; a failed launch raises SweepError with its partial record.
+    Either record says which code version (--scaling-ab) and which emulated nodes ran it."""
     build_frame_cache(cfg.data_dir, get_preset(cfg.preset, cfg.use_aux))  # decode once, outside the timed launch
     try:
         outcome = launch_ranks(cfg, plans, run_dir, timeout_s, **launch_options)
     except LaunchError as exc:
         partial = launch_record(cfg, policy, collect(run_dir, len(plans)), None, plans, cpus, drop_warmup,
                                 error=str(exc), pids=exc.pids)
+        _record_where(partial, len(plans), launch_options)
         raise SweepError(str(exc), partial) from exc
     launch = launch_record(cfg, policy, collect(run_dir, len(plans)), outcome, plans, cpus, drop_warmup)
-    nodes = launch_options.get("nodes")
+    _record_where(launch, len(plans), launch_options)
+    return launch
+
+
+def _record_where(launch: Launch, world_size: int, launch_options: dict) -> None:
+    code, nodes = launch_options.get("code"), launch_options.get("nodes")
+    if code is not None:
+        launch.launch["code"] = {"ref": code.ref, "commit": code.commit}
     if nodes is not None:
         launch.launch["nodes"] = {"nodes": nodes.nodes, "link_gbit": nodes.link_gbit,
-                                  "ranks_per_node": len(plans) // nodes.nodes}
-    return launch
+                                  "ranks_per_node": world_size // nodes.nodes}
 
 
 def measure_rank_alone(cfg: TrainConfig, world_size: int, policy: str | int, run_dir: str | Path, timeout_s: float,
