@@ -68,19 +68,31 @@ def run_launch(request: pytest.FixtureRequest, suite_options: SweepSettings, lan
 @pytest.fixture
 def probe_causes(request: pytest.FixtureRequest, suite_options: SweepSettings, lane_data: Path):
     """Callable(world_size, policy): the batch-splitting probe (one rank alone at this world size's per-rank
-    batch and thread budget), unless probes are off or this is an A/B run; a failed probe fails the test."""
+    batch and thread budget) and the all-reduce microbenchmark (this world size's ranks, plans and transport,
+    the gradient's buckets), unless probes are off or this is an A/B run; a failed probe fails the test."""
+    from lanemodel.engine.allreduce_bench import AllreduceBenchError
+
     state = state_of(request.config)
 
     def probe(world_size: int, policy: str) -> None:
         if not suite_options.probes or suite_options.scaling_ab or world_size == 1:
             return
+        cfg = suite.train_config(suite_options, lane_data)
         progress = state.progress or Progress(suite_options.steps, 1)
         with progress.launch(world_size, 0, 1, side="rank-alone probe ") as on_step:
-            launch, error = suite.run_rank_alone(suite_options, suite.train_config(suite_options, lane_data),
-                                                 policy, world_size, on_step=on_step)
+            launch, error = suite.run_rank_alone(suite_options, cfg, policy, world_size, on_step=on_step)
         state.rank_alone.setdefault((policy, world_size), []).append(launch)
         if error:
             pytest.fail(error, pytrace=False)
+        trained = [found for found in state.series.get((policy, world_size), []) if found.env.get("gradient_bytes")]
+        if not trained:
+            return
+        progress.note(f"world size {world_size}: all-reduce microbenchmark")
+        try:
+            state.allreduce[(policy, world_size)] = suite.run_allreduce_bench(
+                suite_options, cfg, policy, world_size, trained[-1].env["gradient_bytes"], nodes=state.nodes)
+        except AllreduceBenchError as exc:
+            pytest.fail(str(exc), pytrace=False)
 
     return probe
 

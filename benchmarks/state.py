@@ -44,6 +44,7 @@ class SuiteState:
         self.history: list[SavedRun] = []         # --scaling-history: the last N comparable saved runs
         self.rank_alone: LaunchSeries = {}         # the batch-splitting probe, keyed by the world size it stands for
         self.bandwidth: dict = {}                  # the memory-bandwidth probe
+        self.allreduce: dict[tuple[str, int], dict] = {}   # the all-reduce microbenchmark per (policy, world size)
         self.traces: dict[str, str] = {}           # --profile-steps: torch.profiler trace per rank
         self.nodes = None                          # --nodes K: the emulated nodes (engine.netns.EmulatedNodes)
 
@@ -66,7 +67,7 @@ class SuiteState:
         if self.outcome is None and self.series:
             self.outcome = suite.conclude(self.series, self.options, self.gate, self.current_benchmarks(),
                                           self.judge(), self.baseline, self.baseline_name, self.extra_launches,
-                                          probes_from(self.rank_alone, self.bandwidth), self.traces)
+                                          probes_from(self.rank_alone, self.bandwidth, self.allreduce), self.traces)
         return self.outcome
 
     def judge(self) -> suite.Judge | None:

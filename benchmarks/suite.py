@@ -135,6 +135,24 @@ def run_rank_alone(opts: SweepSettings, cfg: TrainConfig, policy: str, world_siz
         spawn=opts.spawn, on_step=on_step, launcher=opts.launcher))
 
 
+def run_allreduce_bench(opts: SweepSettings, cfg: TrainConfig, policy: str, world_size: int, gradient_bytes: int,
+                        nodes=None) -> dict:
+    """The all-reduce microbenchmark at one world size (the gradient's buckets, this world size's thread plans
+    and transport); kept in <results>/probes/allreduce_<policy>_ws<N>.json. Raises AllreduceBenchError."""
+    import json
+
+    from lanemodel.engine.allreduce_bench import bucket_sizes, measure_allreduce
+    from lanemodel.engine.threads import available_cpus, parse_policy, plan_threads
+
+    out = Path(opts.results_dir) / PROBE_DIR
+    name = f"allreduce_{policy}_ws{world_size}"
+    result = measure_allreduce(plan_threads(parse_policy(policy), world_size, available_cpus()),
+                               bucket_sizes(gradient_bytes, cfg.bucket_cap_mb), out / "runs" / name,
+                               opts.launch_timeout, nodes=nodes)
+    (out / f"{name}.json").write_text(json.dumps(result, indent=1))
+    return result
+
+
 def bandwidth_counts(world_sizes: tuple[int, ...], cores: int) -> list[int]:
     """1, every world size up to the cores, the cores, and one count past them if the sweep goes there."""
     counts = {1, cores} | {ws for ws in world_sizes if ws <= cores}

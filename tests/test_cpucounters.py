@@ -61,6 +61,7 @@ def test_sharing_one_core_with_two_busy_processes_shows_as_run_queue_wait():
             hog.kill()
             hog.wait(timeout=10)
     assert fields["run_queue_wait"] > 0.2 * wall
+    assert fields["main_thread_run_queue_wait"] > 0.2 * wall     # the busy thread is the one that waited
     assert fields["cpu_time"] < 0.8 * wall
     assert fields["ctx_switches_involuntary"] >= 1
 

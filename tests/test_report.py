@@ -345,3 +345,28 @@ def test_probes_settle_the_batch_and_bandwidth_claims(docs, analysis):
     flat = Probes(bandwidth={1: {"mean_per_process_gbs": 30.0, "total_gbs": 30.0, "shares_cores": False},
                              2: {"mean_per_process_gbs": 28.0, "total_gbs": 56.0, "shares_cores": False}})
     assert {c.claim.split(" ")[0]: c for c in assess(analysis["tuned"], flat)}["memory"].verdict == "refuted"
+
+
+def test_model_from_measured_parts_is_reported_row_by_row_and_saved(docs, tmp_path):
+    """Probes at 2 and 4 ranks (the synthetic launches carry no CPU fields, so 1 process has no parts): both rows
+    predicted from the other one's efficiency, with the microbenchmark's all-reduce beside training's span."""
+    from lanemodel.analysis.claims import Probes
+    from lanemodel.analysis.curve import analysis_json
+    from lanemodel.analysis.outcome import summarise_session
+
+    bench = {ws: {"gradient": {"wall": 0.1 * ws, "cpu": 0.02}, "buckets": [1000], "nodes": 1, "link_gbit": None}
+             for ws in (2, 4)}
+    probes = Probes(rank_alone={"tuned": {2: 0.4, 4: 0.25}}, rank_threads={"tuned": {2: 1, 4: 1}},
+                    rank_alone_cpu={"tuned": {2: 0.4, 4: 0.25}},
+                    allreduce={"tuned": bench})
+    outcome = summarise_session(docs, make_config(), None, GateSettings(), "", n_boot=200, probes=probes)
+    rows = outcome.analysis["tuned"].parts
+    assert [r["world_size"] for r in rows] == [2, 4] and rows[1]["fitted_on"] == [2]
+    assert rows[0]["predicted_allreduce"] == pytest.approx(0.2) and rows[0]["measured_allreduce"] is None
+    saved = analysis_json(outcome.analysis)["tuned"]["model"]
+    assert saved["parts"]["predictions"] == rows and "fitted_holdout" not in saved     # two sizes: no hold-out
+    text = report_markdown(outcome, docs, tmp_path)
+    section = text.split("## Scaling model from measured parts")[1]
+    assert f"| 4 | {rows[1]['bound']} |" in section and f"{100 * rows[1]['relative_error']:+.1f}%" in section
+    # the naive policy had no probes: said so, not left blank
+    assert "No model from measured parts: needs the probes" in section

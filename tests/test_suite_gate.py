@@ -80,6 +80,14 @@ def test_cause_probes_are_measured_saved_and_judged(saved):
     for claim in ("memory bandwidth runs out", "smaller per-process batches"):
         row = next(line for line in claims.splitlines() if claim in line)
         assert "not measurable here" not in row, row
+    # the all-reduce microbenchmark at 2 ranks, and the model from measured parts predicting 1 and 2 processes
+    bench = probes["allreduce"]["tuned"]["2"]
+    assert bench["world_size"] == 2 and sum(bench["buckets"]) == alone["env"]["gradient_bytes"] // 4 * 4
+    assert 0 < bench["gradient"]["cpu"] and 0 < bench["gradient"]["wall"] < 5
+    parts = json.loads(saved_file.read_text())["scaling"]["analysis"]["tuned"]["model"]["parts"]["predictions"]
+    assert [row["world_size"] for row in parts] == [1, 2] and parts[1]["fitted_on"] == [1]
+    assert all(row["predicted"] > 0 for row in parts) and parts[1]["measured_allreduce"] > 0
+    assert "## Scaling model from measured parts" in report
 
 
 def test_profiled_launches_write_traces_linked_from_the_report(saved):

@@ -147,7 +147,8 @@ def skew_summary(docs: Sequence[Launch]) -> SkewSummary:
 def cpu_use(docs: Sequence[Launch]) -> dict | None:
     """What the kernel measured per kept step, rank means pooled over launches: CPU seconds of every thread
     and of the main (training) thread, the rest (gloo's all-reduce threads, autograd, intra-op workers),
-    seconds runnable without a core, context switches; and the largest peak memory of any rank.
+    seconds runnable without a core, context switches; the breakdown's compute and the part of it the training
+    thread spent waiting for a core (None in records without that field); the largest peak memory of any rank.
 
     None when no kept record carries the CPU fields (records older than schema version 3, or no /proc).
     """
@@ -161,6 +162,9 @@ def cpu_use(docs: Sequence[Launch]) -> dict | None:
 
     step = mean([r.step_time for r in records])
     wait = mean([r.run_queue_wait for r in records])
+    # the training thread's wait for a core, charged to compute (where it spends the step), at most all of it
+    compute_waiting = mean([min(_compute(r), r.main_thread_run_queue_wait) for r in records
+                            if r.main_thread_run_queue_wait is not None])
     rss = [meta.get("max_rss_mb") for doc in docs for meta in doc.rank_metas if meta.get("max_rss_mb") is not None]
     return {"cpu_time": mean([r.cpu_time for r in records]),
             "main_thread_cpu_time": mean([r.main_thread_cpu_time for r in records]),
@@ -171,6 +175,8 @@ def cpu_use(docs: Sequence[Launch]) -> dict | None:
             "median_run_queue_wait_share": float(np.median([r.run_queue_wait / r.step_time for r in records
                                                            if r.run_queue_wait is not None and r.step_time > 0]))
             if wait is not None else None,
+            "compute_time": mean([_compute(r) for r in records]),
+            "compute_waiting_for_core": compute_waiting,
             "ctx_switches_voluntary": mean([r.ctx_switches_voluntary for r in records]),
             "ctx_switches_involuntary": mean([r.ctx_switches_involuntary for r in records]),
             "max_rss_mb": max(rss) if rss else None}

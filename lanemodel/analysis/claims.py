@@ -21,11 +21,14 @@ BANDWIDTH_DROP = 0.20        # per-process triad bandwidth lost when every proce
 
 @dataclass(frozen=True)
 class Probes:
-    """What the cause probes measured: one rank alone per (policy, world size), and memory bandwidth."""
+    """What the cause probes measured: one rank alone per (policy, world size), memory bandwidth, and the
+    all-reduce microbenchmark."""
 
     rank_alone: dict[str, dict[int, float]] = field(default_factory=dict)   # policy -> world size -> median s
     rank_threads: dict[str, dict[int, int]] = field(default_factory=dict)   # its compute threads
     bandwidth: dict[int, dict] = field(default_factory=dict)                 # engine.bandwidth.bandwidth_curve
+    rank_alone_cpu: dict[str, dict[int, float]] = field(default_factory=dict)   # its median CPU s per step
+    allreduce: dict[str, dict[int, dict]] = field(default_factory=dict)   # engine.allreduce_bench results
 
 
 @dataclass(frozen=True)
@@ -35,17 +38,27 @@ class Claim:
     verdict: str
 
 
-def probes_from(rank_alone: LaunchSeries, bandwidth: dict | None) -> Probes:
-    """Probes from the rank-alone launches (keyed by the world size they stand for) and the bandwidth curve."""
+def probes_from(rank_alone: LaunchSeries, bandwidth: dict | None,
+                allreduce: dict[tuple[str, int], dict] | None = None) -> Probes:
+    """Probes from the rank-alone launches (keyed by the world size they stand for), the bandwidth curve and
+    the all-reduce microbenchmarks (keyed by (policy, world size))."""
     medians: dict[str, dict[int, float]] = {}
     threads: dict[str, dict[int, int]] = {}
+    cpu: dict[str, dict[int, float]] = {}
     for (policy, ws), launches in rank_alone.items():
         times = [t for launch in launches if launch.finished for t in launch.kept_step_times]
         if times:
             medians.setdefault(policy, {})[ws] = float(np.median(times))
             plan = launches[0].env["thread_plans"][0]
             threads.setdefault(policy, {})[ws] = plan["intra_op"] or launches[0].env.get("cores_available") or 1
-    return Probes(medians, threads, {int(count): row for count, row in (bandwidth or {}).items()})
+        cpu_times = [r.cpu_time for launch in launches if launch.finished for r in launch.kept_records
+                     if r.cpu_time is not None]
+        if cpu_times:
+            cpu.setdefault(policy, {})[ws] = float(np.median(cpu_times))
+    benches: dict[str, dict[int, dict]] = {}
+    for (policy, ws), result in (allreduce or {}).items():
+        benches.setdefault(policy, {})[ws] = result
+    return Probes(medians, threads, {int(count): row for count, row in (bandwidth or {}).items()}, cpu, benches)
 
 
 def _processes(count: int) -> str:

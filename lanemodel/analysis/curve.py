@@ -11,6 +11,7 @@ import numpy as np
 
 from lanemodel.analysis.breakdown import breakdown, comm_seconds, cpu_use, run_step_times, skew_summary
 from lanemodel.analysis.costmodel import ScalingModel, best_world_size, fit_scaling_model, holdout_error
+from lanemodel.analysis.partsmodel import holdout
 from lanemodel.analysis.scaling import Breakdown, ScalingPoint, explain_change, fastest, karp_flatt, speedup_curve
 from lanemodel.analysis.stats import Interval, bootstrap_ratio, median_of_launches
 from lanemodel.records import Launch, LaunchSeries, by_policy
@@ -47,6 +48,8 @@ class PolicyAnalysis:
     comm_overlap: dict[int, float | None] = field(default_factory=dict)  # share of all-reduce hidden by backward
     cpu: dict[int, dict | None] = field(default_factory=dict)   # breakdown.cpu_use: CPU time, core waits, memory
     threads: dict[int, int] = field(default_factory=dict)       # compute threads each rank ran with
+    parts: list[dict] = field(default_factory=list)   # partsmodel.prediction_rows: the model from measured parts
+    parts_note: str = ""                              # why there is no such model, when there is none
 
     @property
     def reference_world_size(self) -> int:
@@ -161,6 +164,20 @@ def analyse(series: LaunchSeries, n_boot: int = 2000) -> dict[str, PolicyAnalysi
     return {policy: analyse_policy(policy, by_ws, n_boot) for policy, by_ws in by_policy(series).items()}
 
 
+def model_json(a: PolicyAnalysis) -> dict | None:
+    """The fitted model and the model from measured parts; ``holdout`` is the parts model's when it has one
+    (the fitted model's is then ``fitted_holdout``)."""
+    out = {} if a.model is None else {**{k: v for k, v in asdict(a.model).items() if k != "model"},
+                                      "fit": dict(asdict(a.model.model))}
+    parts_holdout = holdout(a.parts)
+    if parts_holdout is not None:
+        out["fitted_holdout"] = out.get("holdout")
+        out["holdout"] = parts_holdout
+    if a.parts or a.parts_note:
+        out["parts"] = {"predictions": a.parts, "note": a.parts_note}
+    return out or None
+
+
 def analysis_json(analysis: dict[str, PolicyAnalysis]) -> dict:
     """Plain JSON for the saved benchmark file and the report."""
     out = {}
@@ -173,10 +190,7 @@ def analysis_json(analysis: dict[str, PolicyAnalysis]) -> dict:
             "karp_flatt": {str(k): v for k, v in a.karp_flatt.items()},
             "skew": {str(k): v for k, v in a.skew.items()},
             "changes": a.changes,
-            "model": None if a.model is None else {
-                **{k: v for k, v in asdict(a.model).items() if k != "model"},
-                "fit": {k: v for k, v in asdict(a.model.model).items()},
-            },
+            "model": model_json(a),
             "model_note": a.model_note,
             "wall_time": {str(k): v for k, v in a.wall_time.items()},
             "comm_overlap": {str(k): v for k, v in a.comm_overlap.items()},

@@ -10,7 +10,8 @@ from dataclasses import asdict, dataclass, field
 from lanemodel.analysis.claims import Probes
 from lanemodel.analysis.curve import ContentionRow, PolicyAnalysis, analyse, analysis_json, thread_contention
 from lanemodel.analysis.gate import GateResult, GateSettings, GateVerdict, verdicts_json
-from lanemodel.records import SCHEMA_VERSION, LaunchSeries, by_policy
+from lanemodel.analysis.partsmodel import measured_parts, median_of, prediction_rows, ring_at_link_rate
+from lanemodel.records import SCHEMA_VERSION, Launch, LaunchSeries, by_policy
 
 
 @dataclass
@@ -47,7 +48,11 @@ class SuiteOutcome:
                                           for policy, by_ws in self.probes.rank_alone.items()},
                            "rank_alone_threads": {policy: {str(ws): k for ws, k in by_ws.items()}
                                                   for policy, by_ws in self.probes.rank_threads.items()},
-                           "bandwidth": {str(k): v for k, v in self.probes.bandwidth.items()}},
+                           "bandwidth": {str(k): v for k, v in self.probes.bandwidth.items()},
+                           "rank_alone_cpu": {policy: {str(ws): t for ws, t in by_ws.items()}
+                                              for policy, by_ws in self.probes.rank_alone_cpu.items()},
+                           "allreduce": {policy: {str(ws): r for ws, r in by_ws.items()}
+                                         for policy, by_ws in self.probes.allreduce.items()}},
                 "files": self.files}
 
 
@@ -55,9 +60,40 @@ def summarise_session(series: LaunchSeries, config: dict, gate: GateResult | Non
                       baseline_name: str, extra_launches: list[str] | None = None,
                       n_boot: int = 2000, probes: Probes | None = None) -> SuiteOutcome:
     """Analyse everything a session measured (failed launches are left out of the statistics)."""
-    return SuiteOutcome(config, analyse(series, n_boot), gate, settings, baseline_name,
-                        thread_contention(by_policy(series), n_boot), extra_launches=list(extra_launches or []),
-                        probes=probes or Probes())
+    probes = probes or Probes()
+    analysis = analyse(series, n_boot)
+    grouped = by_policy(series)
+    for policy, a in analysis.items():
+        a.parts, a.parts_note = parts_predictions(a, grouped[policy], probes)
+    return SuiteOutcome(config, analysis, gate, settings, baseline_name,
+                        thread_contention(grouped, n_boot), extra_launches=list(extra_launches or []),
+                        probes=probes)
+
+
+def parts_predictions(a: PolicyAnalysis, docs: dict[int, list[Launch]], probes: Probes) -> tuple[list[dict], str]:
+    """The model from measured parts for one policy: its leave-one-out predictions, or why there are none."""
+    cores = docs[min(docs)][0].env.get("cores_available") or 1
+    parts = {}
+    for ws, launches in docs.items():
+        if ws == 1:       # one rank is its own rank-alone probe
+            records = [r for launch in launches if launch.finished for r in launch.kept_records]
+            wall, cpu = a.point_at(1).step_time.point, median_of(records, "cpu_time")
+        else:
+            wall = probes.rank_alone.get(a.policy, {}).get(ws)
+            cpu = probes.rank_alone_cpu.get(a.policy, {}).get(ws)
+        found = measured_parts(ws, min(cores, ws * a.threads.get(ws, 1)), wall, cpu,
+                               probes.allreduce.get(a.policy, {}).get(ws))
+        if found is not None:
+            parts[ws] = found
+    if len(parts) < 2:
+        return [], ("needs the probes (--probes 1: a rank alone and the all-reduce microbenchmark) at two or more "
+                    "world sizes")
+    spans = {ws: median_of([r for launch in docs[ws] if launch.finished for r in launch.kept_records],
+                           "comm_span_time") for ws in parts}
+    benches = probes.allreduce.get(a.policy, {})
+    ring = {ws: ring_at_link_rate(ws, sum(bench["buckets"]), bench["link_gbit"]) for ws, bench in benches.items()
+            if (bench.get("nodes") or 1) > 1 and bench.get("link_gbit")}
+    return prediction_rows(parts, {ws: a.point_at(ws).step_time.point for ws in parts}, spans, ring), ""
 
 
 def config_of(series: LaunchSeries) -> dict:

@@ -14,6 +14,7 @@ import numpy as np
 from lanemodel.analysis.curve import ModelReport, PolicyAnalysis
 from lanemodel.analysis.gate import GateVerdict
 from lanemodel.analysis.outcome import SuiteOutcome
+from lanemodel.analysis.partsmodel import holdout
 from lanemodel.analysis.scaling import CAUSES, ScalingPoint
 from lanemodel.analysis.stats import Interval
 from lanemodel.records import LaunchSeries, launch_name, metrics_path
@@ -211,16 +212,24 @@ def cpu_section(outcome: SuiteOutcome) -> list[str]:
              "Rank means per kept step, from the kernel: CPU seconds of every thread of a rank's process and of its "
              "training thread (the rest is gloo's all-reduce threads, autograd and intra-op workers), seconds its "
              "threads were runnable but had no core (summed over threads, so it can exceed the step), context "
-             "switches, and the largest peak memory of any rank."]
-    header = ["processes", "step s", "CPU s (all threads)", "training thread s", "other threads s",
-              "waiting for a core s", "share of step", "involuntary switches", "voluntary switches", "peak RSS MB"]
+             "switches, and the largest peak memory of any rank. The breakdown's compute is split into time on a "
+             "core and time the training thread was runnable but had no core (its own run-queue wait, at most all "
+             "of compute)."]
+    header = ["processes", "step s", "compute s", "of it on a core s", "of it waiting for a core s",
+              "CPU s (all threads)", "training thread s", "other threads s",
+              "waiting for a core s (all threads)", "share of step", "involuntary switches", "voluntary switches",
+              "peak RSS MB"]
     for policy, a in outcome.analysis.items():
         rows = []
         for ws, cpu in sorted(a.cpu.items()):
             if cpu is None:
-                rows.append([str(ws), fmt_seconds(a.breakdowns[ws].step_time)] + ["not measured"] * 8)
+                rows.append([str(ws), fmt_seconds(a.breakdowns[ws].step_time)] + ["not measured"] * 11)
                 continue
-            rows.append([str(ws), fmt_seconds(a.breakdowns[ws].step_time), fmt_seconds(cpu["cpu_time"]),
+            waiting = cpu.get("compute_waiting_for_core")
+            split = (["not measured"] * 2 if waiting is None else
+                     [fmt_seconds(cpu["compute_time"] - waiting), fmt_seconds(waiting)])
+            rows.append([str(ws), fmt_seconds(a.breakdowns[ws].step_time), fmt_seconds(cpu["compute_time"]), *split,
+                         fmt_seconds(cpu["cpu_time"]),
                          fmt_seconds(cpu["main_thread_cpu_time"]), fmt_seconds(cpu["other_threads_cpu_time"]),
                          fmt_seconds(cpu["run_queue_wait"]), fmt_percent(cpu["run_queue_wait_share"]),
                          fmt_count(cpu["ctx_switches_involuntary"]), fmt_count(cpu["ctx_switches_voluntary"]),
@@ -287,6 +296,45 @@ def model_section(outcome: SuiteOutcome) -> list[str]:
     for policy, a in outcome.analysis.items():
         lines += ["", f"### `{policy}` threads", ""]
         lines += model_lines(a.model, a.fastest_world_size) if a.model else [f"No model: {a.model_note}."]
+    return lines + parts_section(outcome)
+
+
+def parts_section(outcome: SuiteOutcome) -> list[str]:
+    """The model built from measured parts: every world size predicted without its own step time."""
+    cfg = outcome.config
+    where = (f"{cfg['nodes']} emulated nodes joined by {cfg['link_gbit']:g} Gbit/s links"
+             if (cfg.get("nodes") or 1) > 1 else "this machine (loopback)")
+    lines = ["", "## Scaling model from measured parts", "",
+             f"Transport: {where}. Parts measured per world size N: one rank alone at N's per-rank batch and thread "
+             "budget (wall and CPU seconds per step), and the gloo all-reduce of the gradient's buckets by N ranks "
+             "with the same thread plans and transport (microbenchmark: wall, and CPU seconds per rank). "
+             "Predicted step = the larger of the cores bound, efficiency x N x (rank CPU + all-reduce CPU) / cores "
+             "in use, and the latency bound, rank alone + all-reduce wall (none of it assumed hidden behind "
+             "backward). The efficiency is the one fitted term (how far the scheduler falls short of keeping every "
+             "core busy), fitted on the other world sizes' step times: each row is predicted without its own."]
+    for policy, a in outcome.analysis.items():
+        lines += ["", f"### `{policy}` threads", ""]
+        if not a.parts:
+            lines.append(f"No model from measured parts: {a.parts_note}.")
+            continue
+        links = any(r.get("ring_at_link_rate") is not None for r in a.parts)
+        lines += markdown_table(
+            ["processes", "bound", "efficiency (fitted on)", "predicted step s", "measured step s", "error",
+             "all-reduce s: microbenchmark", "all-reduce s: training (span)", "error"]
+            + (["all-reduce s: ring at the nominal link rate"] if links else []),
+            [[str(r["world_size"]), r["bound"], f"{r['efficiency']:.2f} ({', '.join(map(str, r['fitted_on']))})",
+              fmt_seconds(r["predicted"]), fmt_seconds(r["measured"]), f"{100 * r['relative_error']:+.1f}%",
+              "-" if r["predicted_allreduce"] is None else fmt_seconds(r["predicted_allreduce"]),
+              "-" if r["measured_allreduce"] is None else fmt_seconds(r["measured_allreduce"]),
+              "-" if r["allreduce_relative_error"] is None else f"{100 * r['allreduce_relative_error']:+.1f}%"]
+             + ([fmt_seconds(r["ring_at_link_rate"]) if r.get("ring_at_link_rate") else "-"] if links else [])
+             for r in a.parts])
+        held = holdout(a.parts)
+        if held is not None:
+            lines += ["", f"Held-out check: {processes(held['world_size'])} predicted from the parts and the "
+                          f"efficiency fitted on {', '.join(map(str, held['fitted_on']))}: "
+                          f"{fmt_seconds(held['predicted'])} s against {fmt_seconds(held['measured'])} s measured, "
+                          f"{100 * held['relative_error']:+.1f}%."]
     return lines
 
 

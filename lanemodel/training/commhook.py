@@ -19,14 +19,15 @@ class CommTimer:
     group: object = None
     spans: list = field(default_factory=list)
 
-    def take(self) -> tuple[float, float, int]:
-        """(total all-reduce seconds, exposed seconds, bucket count) since the last call."""
+    def take(self) -> tuple[float, float, int, float]:
+        """(total all-reduce seconds, exposed seconds, bucket count, span seconds) since the last call."""
         spans, self.spans = self.spans, []
         if not spans:
-            return 0.0, 0.0, 0
+            return 0.0, 0.0, 0, 0.0
         total = sum(end - start for start, end, _ in spans)
-        exposed = max(end for _, end, _ in spans) - max(start for start, _, _ in spans)
-        return total, max(exposed, 0.0), len(spans)
+        last_end = max(end for _, end, _ in spans)
+        exposed = last_end - max(start for start, _, _ in spans)
+        return total, max(exposed, 0.0), len(spans), last_end - min(start for start, _, _ in spans)
 
 
 def timed_allreduce_hook(state: CommTimer, bucket: dist.GradBucket) -> torch.futures.Future[torch.Tensor]:

@@ -22,6 +22,7 @@ class CpuSample:
     cpu_time: float                 # seconds, every thread of the process
     main_thread_cpu_time: float     # seconds, the thread that took the sample
     run_delay: float | None         # seconds the process's threads were runnable but not running
+    main_thread_run_delay: float | None   # the same for the thread that took the sample
     voluntary: int                  # context switches: waits (locks, I/O, sleeps)
     involuntary: int                # context switches: preempted by the scheduler
 
@@ -42,19 +43,31 @@ def run_delay() -> float | None:
     return total / 1e9
 
 
+def own_run_delay() -> float | None:
+    """The calling thread's run-queue wait so far, or None off Linux."""
+    try:
+        with open("/proc/thread-self/schedstat", "rb") as stat:
+            return int(stat.read().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return None
+
+
 def sample() -> CpuSample:
     usage = resource.getrusage(resource.RUSAGE_SELF)
-    return CpuSample(time.process_time(), time.thread_time(), run_delay(), usage.ru_nvcsw, usage.ru_nivcsw)
+    return CpuSample(time.process_time(), time.thread_time(), run_delay(), own_run_delay(), usage.ru_nvcsw,
+                     usage.ru_nivcsw)
 
 
 def step_fields(before: CpuSample, after: CpuSample) -> dict[str, float | int | None]:
     """The step record's CPU fields between two samples. The run delay of threads that ended in between
     leaves the sum, so a negative difference is clamped to 0."""
-    wait = None if before.run_delay is None or after.run_delay is None else max(after.run_delay - before.run_delay,
-                                                                                 0.0)
+    def delta(first: float | None, second: float | None) -> float | None:
+        return None if first is None or second is None else max(second - first, 0.0)
+
     return {"cpu_time": after.cpu_time - before.cpu_time,
             "main_thread_cpu_time": after.main_thread_cpu_time - before.main_thread_cpu_time,
-            "run_queue_wait": wait,
+            "run_queue_wait": delta(before.run_delay, after.run_delay),
+            "main_thread_run_queue_wait": delta(before.main_thread_run_delay, after.main_thread_run_delay),
             "ctx_switches_voluntary": after.voluntary - before.voluntary,
             "ctx_switches_involuntary": after.involuntary - before.involuntary}
 
