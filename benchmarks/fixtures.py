@@ -12,7 +12,7 @@ from benchmarks.abtest import CURRENT, REF
 from benchmarks.state import state_of
 from lanemodel.analysis.gate import metrics_gated, more_launches_needed
 from lanemodel.engine.progress import Progress
-from lanemodel.records import Launch, launch_name
+from lanemodel.records import Launch, launch_name, warmup_name
 from lanemodel.settings import SweepSettings, look_sizes
 
 
@@ -47,7 +47,7 @@ def run_launch(request: pytest.FixtureRequest, suite_options: SweepSettings, lan
         ref = side == REF and state.ab is not None
         launches = (state.ab.series if ref else state.series).setdefault(key, [])
         index = len(launches)
-        name = launch_name(policy, world_size, index) if not warmup else f"{policy}_ws{world_size}_warmup"
+        name = launch_name(policy, world_size, index) if not warmup else warmup_name(policy, world_size)
         started = time.perf_counter()
         with progress.launch(world_size, index, max(suite_options.rounds, index + 1), warmup,
                              "REF " if ref else "") as on_step:

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from lanemodel.analysis.claims import Probes
 from lanemodel.analysis.gate import BaselineError, GateResult, GateSettings, Series, series_from_benchmarks
-from lanemodel.analysis.outcome import SuiteOutcome, summarise_session
+from lanemodel.analysis.outcome import PROBE_DIR, SuiteOutcome, summarise_session  # PROBE_DIR: the cause probes
 from lanemodel.analysis.scaling import ScalingPoint
 from lanemodel.analysis.stats import Interval, median_of_launches
 from lanemodel.outputs.plots import plot_all
@@ -25,7 +25,6 @@ if TYPE_CHECKING:
 SYNTH_FRAMES = 64
 SYNTH_SEED = 0
 REF_DIR = "ab_ref"      # REF's launches of a --scaling-ab session, apart from the working tree's
-PROBE_DIR = "probes"    # the cause probes: ranks alone, memory bandwidth
 TRACE_DIR = "traces"    # profiled launches (--profile-steps) and their torch.profiler traces
 
 

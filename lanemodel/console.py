@@ -146,7 +146,7 @@ def cmd_history(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     """REPORT.md and the plots again, from the metrics files of a results directory."""
-    from lanemodel.analysis.outcome import config_of, summarise_session
+    from lanemodel.analysis.outcome import config_of, probes_in, summarise_session
     from lanemodel.outputs.plots import plot_all
     from lanemodel.outputs.report import write_report
     from lanemodel.records import SchemaError, load_results_dir
@@ -154,11 +154,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     results = Path(args.dir)
     try:
         series = load_results_dir(results)
+        probes = probes_in(results)
     except SchemaError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return BAD_INPUT
     config = config_of(series)
-    outcome = summarise_session(series, config, None, GateSettings(), "")
+    outcome = summarise_session(series, config, None, GateSettings(), "", probes=probes)
     for policy, analysis in outcome.analysis.items():
         launches = {ws: [launch for launch in found if launch.finished] for (p, ws), found in series.items()
                     if p == policy}

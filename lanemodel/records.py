@@ -193,12 +193,20 @@ def launch_name(policy: str, world_size: int, index: int) -> str:
     return f"{policy}_ws{world_size}_launch{index}"
 
 
+WARMUP_SUFFIX = "_warmup"    # a warm-up launch's name ends so: run and saved, never in the statistics
+
+
+def warmup_name(policy: str, world_size: int) -> str:
+    return f"{policy}_ws{world_size}{WARMUP_SUFFIX}"
+
+
 def metrics_path(results_dir: Path, name: str) -> Path:
     return Path(results_dir) / f"metrics_{name}.json"
 
 
 def load_results_dir(results_dir: str | Path) -> LaunchSeries:
-    """Every launch a results directory holds (``metrics_*.json``), keyed by (policy, world size).
+    """Every launch a results directory holds (``metrics_*.json``), keyed by (policy, world size); warm-up
+    launches (``metrics_*_warmup.json``) are left out, as the suite leaves them out of its statistics.
 
     A file of another schema version, or not a metrics file at all, is an error naming it.
     """
@@ -207,6 +215,8 @@ def load_results_dir(results_dir: str | Path) -> LaunchSeries:
         raise SchemaError(f"results directory {results_dir} does not exist")
     series: LaunchSeries = {}
     for path in sorted(results_dir.glob("metrics_*.json")):
+        if path.stem.endswith(WARMUP_SUFFIX):
+            continue
         launch = load_launch(path)
         series.setdefault((launch.policy, launch.world_size), []).append(launch)
     if not series:

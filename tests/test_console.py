@@ -107,3 +107,19 @@ def test_report_rebuilds_the_report_and_plots_from_a_results_directory(tmp_path,
     assert (tmp_path / "plots" / "tuned" / "speedup_vs_processes.png").stat().st_size > 5000
     assert main(["report", str(tmp_path / "nothing")]) == 2
     assert "does not exist" in capsys.readouterr().err
+    # the probes of the directory are read too: the all-reduce microbenchmark, rank-alone launches, bandwidth
+    probes = tmp_path / "probes"
+    probes.mkdir()
+    for ws in (2, 4):
+        alone = series[("tuned", ws)][0]
+        alone.config["probe"] = {"kind": "rank alone", "for_world_size": ws}
+        save_launch(alone, probes / f"metrics_tuned_alone_ws{ws}.json")
+        (probes / f"allreduce_tuned_ws{ws}.json").write_text(json.dumps(
+            {"gradient": {"wall": 0.1, "cpu": 0.02}, "buckets": [1000], "nodes": 1, "link_gbit": None}))
+    assert main(["report", str(tmp_path)]) == 0
+    report = (tmp_path / "REPORT.md").read_text()
+    batches = [line for line in report.splitlines() if line.startswith("| smaller per-process batches")]
+    assert any("a rank alone at 2 processes' batch" in row for row in batches)   # tuned had probes, naive not
+    (probes / "bandwidth.json").write_text("{")
+    assert main(["report", str(tmp_path)]) == 2
+    assert "bandwidth.json is not readable JSON" in capsys.readouterr().err

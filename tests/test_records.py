@@ -60,6 +60,7 @@ def test_missing_field_and_bad_json_are_named(tmp_path):
 def test_a_results_directory_loads_grouped_by_policy_and_world_size(tmp_path):
     for index in range(2):
         save_launch(make_doc(RANKS, warmup=1), tmp_path / f"metrics_tuned_ws2_launch{index}.json")
+    save_launch(make_doc(RANKS, warmup=1), tmp_path / "metrics_tuned_ws2_warmup.json")   # never in the statistics
     series = load_results_dir(tmp_path)
     assert list(series) == [("tuned", 2)] and len(series[("tuned", 2)]) == 2
     with pytest.raises(SchemaError, match="results directory .*plots does not exist"):

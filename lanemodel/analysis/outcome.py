@@ -5,13 +5,15 @@ The outputs (report, plots, terminal table) only format this object; the saved r
 """
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
-from lanemodel.analysis.claims import Probes
+from lanemodel.analysis.claims import Probes, probes_from
 from lanemodel.analysis.curve import ContentionRow, PolicyAnalysis, analyse, analysis_json, thread_contention
 from lanemodel.analysis.gate import GateResult, GateSettings, GateVerdict, verdicts_json
 from lanemodel.analysis.partsmodel import measured_parts, median_of, prediction_rows, ring_at_link_rate
-from lanemodel.records import SCHEMA_VERSION, Launch, LaunchSeries, by_policy
+from lanemodel.records import SCHEMA_VERSION, Launch, LaunchSeries, SchemaError, by_policy, load_launch
 
 
 @dataclass
@@ -96,6 +98,32 @@ def parts_predictions(a: PolicyAnalysis, docs: dict[int, list[Launch]], probes: 
     return prediction_rows(parts, {ws: a.point_at(ws).step_time.point for ws in parts}, spans, ring), ""
 
 
+PROBE_DIR = "probes"      # where the suite keeps the cause probes of a results directory
+
+
+def _probe_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise SchemaError(f"probe file {path} is not readable JSON: {exc}") from None
+
+
+def probes_in(results_dir: str | Path) -> Probes:
+    """The cause probes a results directory holds (<dir>/probes): the rank-alone launches, the bandwidth curve
+    and the all-reduce microbenchmarks; empty when there are none. An unreadable file is a SchemaError."""
+    found = Path(results_dir) / PROBE_DIR
+    rank_alone: LaunchSeries = {}
+    for path in sorted(found.glob("metrics_*_alone_ws*.json")):
+        launch = load_launch(path)
+        rank_alone.setdefault((launch.policy, launch.config["probe"]["for_world_size"]), []).append(launch)
+    bandwidth = _probe_json(found / "bandwidth.json") if (found / "bandwidth.json").exists() else None
+    allreduce = {}
+    for path in sorted(found.glob("allreduce_*_ws*.json")):
+        policy, _, size = path.stem.removeprefix("allreduce_").rpartition("_ws")
+        allreduce[(policy, int(size))] = _probe_json(path)
+    return probes_from(rank_alone, bandwidth, allreduce)
+
+
 def config_of(series: LaunchSeries) -> dict:
     """The run configuration a results directory implies, read from its launches (for rebuilding a report)."""
     launches = [launch for found in series.values() for launch in found]
@@ -105,6 +133,8 @@ def config_of(series: LaunchSeries) -> dict:
             "torch": first.env.get("torch"), "preset": first.config.get("preset"),
             "scaling": first.config.get("scaling"), "spawn": first.launch.get("spawn"),
             "launcher": first.launch.get("launcher", "embedded"),
+            "nodes": (first.launch.get("nodes") or {}).get("nodes", 1),
+            "link_gbit": (first.launch.get("nodes") or {}).get("link_gbit"),
             "global_batch": first.config.get("global_batch"), "steps": first.config.get("steps"),
             "drop_warmup": first.warmup_steps_dropped, "threads": sorted({policy for policy, _ in series}),
             "world_sizes": sorted({ws for _, ws in series}), "rounds": max(len(found) for found in series.values()),
