@@ -14,14 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-from lanemodel.engine.launcher import free_port, terminate_as_interrupt
+from lanemodel.engine.launcher import free_port, kill_all, terminate_as_interrupt
 from lanemodel.engine.netns import NODE_INTERFACE, EmulatedNodes, netns_command
 from lanemodel.engine.threads import ThreadPlan
 
@@ -90,20 +89,6 @@ def _summary(per_rank: list[list[tuple[float, float]]]) -> dict:
     return {"wall": statistics.median(walls), "cpu": statistics.median(cpus)}
 
 
-def _kill(procs: list[subprocess.Popen]) -> None:
-    for proc in procs:
-        if proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-    for proc in procs:
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            print(f"warning: all-reduce benchmark rank {proc.pid} did not exit after SIGKILL", file=sys.stderr)
-
-
 def measure_allreduce(plans: list[ThreadPlan], buckets: list[int], out_dir: str | Path, timeout_s: float,
                       reps: int = 5, nodes: EmulatedNodes | None = None) -> dict:
     """Run the microbenchmark with one rank per plan; ``nodes`` spreads them evenly over emulated nodes.
@@ -138,7 +123,7 @@ def measure_allreduce(plans: list[ThreadPlan], buckets: list[int], out_dir: str 
                                                   start_new_session=True))
             _wait(procs, started + timeout_s, out, timeout_s)
         except BaseException:
-            _kill(procs)
+            kill_all(procs)
             raise
     ranks = [json.loads((out / f"rank{rank}.json").read_text()) for rank in range(world_size)]
     return {"world_size": world_size, "nodes": nodes.nodes if nodes else 1,

@@ -75,7 +75,8 @@ def _rank_env(plan: ThreadPlan, rank: int, world_size: int, port: int, launch_ti
     return env
 
 
-def _kill_all(procs: list) -> None:
+def kill_all(procs: list) -> None:
+    """SIGKILL every process group (torchrun jobs: the agent and every descendant) and reap them."""
     for proc in procs:
         if isinstance(proc, TorchrunJob):
             proc.kill_tree()
@@ -243,7 +244,7 @@ def _start_and_supervise(start, deadline: float, run_dir: Path, timeout_s: float
         exc.pids = [p.pid for p in procs]
         raise
     finally:
-        _kill_all(procs)
+        kill_all(procs)
     return procs, failed
 
 
@@ -328,7 +329,7 @@ def _supervise(procs: list, deadline: float, run_dir: Path, timeout_s: float,
             return {}
         if time.perf_counter() > deadline:
             running = [r for r, c in enumerate(codes) if c is None]
-            _kill_all(procs)
+            kill_all(procs)
             raise LaunchError(f"world size {len(procs)} timed out after {timeout_s:g} s; ranks still running: "
                               f"{running}; the process tree was killed; records kept in {run_dir}", run_dir)
         time.sleep(POLL_INTERVAL_S)
