@@ -138,12 +138,20 @@ def measure_bandwidth(request: pytest.FixtureRequest, suite_options: SweepSettin
     return measure
 
 
+def projected_seconds(launches: list[Launch], count: int) -> float:
+    """About how long ``count`` more launches like ``launches`` take (their mean wall time)."""
+    walls = [launch.wall_time for launch in launches if launch.wall_time is not None]
+    return count * sum(walls) / len(walls) if walls else 0.0
+
+
 @pytest.fixture
 def extend_launches(request: pytest.FixtureRequest, suite_options: SweepSettings, run_launch, ab_block):
     """Callable(benchmark, world_size, policy) -> extra launches, run while the gate cannot decide.
 
     Launch counts follow ``look_sizes`` (rounds, then doubling up to --scaling-max-rounds); the gate's
-    alpha is divided by the number of those looks. Without a baseline, launches are added until the
+    alpha is divided by the number of those looks. --scaling-budget-s caps the extra launches' wall
+    time: an extension whose launches (projected from this world size's so far) would overrun it does not
+    start. Without a baseline, launches are added until the
     median is known to about 1 %, so that the saved run can serve as a precise baseline. Each extra
     launch is timed into the benchmark's statistics like a round.
     """
@@ -159,11 +167,16 @@ def extend_launches(request: pytest.FixtureRequest, suite_options: SweepSettings
                                           paired)
             if not reason:
                 break
-            if state.extra_seconds >= suite_options.scaling_budget_s:
-                state.extra_launches.append(f"world size {world_size} ({policy}): {reason}; no extra launches, "
-                                            f"the budget of {suite_options.scaling_budget_s:g} s is spent")
-                break
             have = len(state.series[(policy, world_size)])
+            cost = projected_seconds(state.series[(policy, world_size)], target - have) + (
+                projected_seconds(state.ab.series.get((policy, world_size), []), target - have) if state.ab else 0.0)
+            left = suite_options.scaling_budget_s - state.extra_seconds
+            if cost > left:        # the budget is a cap: an extension that would overrun it does not start
+                state.extra_launches.append(f"world size {world_size} ({policy}): {reason}; no extra launches, "
+                                            f"{target - have} more would take about {cost:.0f} s and "
+                                            f"{max(left, 0):.0f} s of the {suite_options.scaling_budget_s:g} s "
+                                            f"budget are left")
+                break
             state.extra_launches.append(f"world size {world_size} ({policy}): {reason}; launches "
                                         f"{have} -> {target}")
             if state.progress is not None:

@@ -147,7 +147,8 @@ OPTIONS: tuple[Option, ...] = (
     Option("scaling_max_rounds", "20", "most launches per world size when the gate's verdict stays "
            "inconclusive (or, with no baseline, until the median is known to about 1 %)",
            _number(int, 1), scope="suite"),
-    Option("scaling_budget_s", "240", "wall seconds the extra launches of a session may take in all",
+    Option("scaling_budget_s", "240", "wall seconds the extra launches of a session may take in all (an "
+           "extension that would overrun it, projected from the launches so far, does not start)",
            _number(float, 0), scope="suite"),
     Option("scaling_baseline", "", "baseline to gate against: a saved JSON path, or a run id/name in the "
            "benchmark storage (default: the --benchmark-compare one)", _text, scope="suite"),
