@@ -15,7 +15,7 @@ from pathlib import Path
 # 2: "schema_version" written into every metrics file and saved run. Version 1 is the layout before
 # versions existed (no key); it holds the same fields and is read as is.
 # 3: step records carry the CPU fields (cpu_time ... ctx_switches_involuntary, main_thread_run_queue_wait) and
-# comm_span_time; in older
+# comm_busy_time; in older
 # files they are None.
 SCHEMA_VERSION = 3
 READABLE_VERSIONS = (1, 2, 3)
@@ -53,7 +53,7 @@ class StepRecord:
     run_queue_wait: float | None = None       # seconds this rank's threads were runnable but had no core
     ctx_switches_voluntary: int | None = None
     ctx_switches_involuntary: int | None = None
-    comm_span_time: float | None = None       # first bucket's all-reduce launched to the last one finished
+    comm_busy_time: float | None = None       # seconds at least one bucket's all-reduce was in flight
     main_thread_run_queue_wait: float | None = None   # seconds the training thread was runnable but had no core
 
     @classmethod

@@ -90,12 +90,12 @@ def parts_predictions(a: PolicyAnalysis, docs: dict[int, list[Launch]], probes: 
     if len(parts) < 2:
         return [], ("needs the probes (--probes 1: a rank alone and the all-reduce microbenchmark) at two or more "
                     "world sizes")
-    spans = {ws: median_of([r for launch in docs[ws] if launch.finished for r in launch.kept_records],
-                           "comm_span_time") for ws in parts}
+    busy = {ws: median_of([r for launch in docs[ws] if launch.finished for r in launch.kept_records],
+                          "comm_busy_time") for ws in parts}
     benches = probes.allreduce.get(a.policy, {})
     ring = {ws: ring_at_link_rate(ws, sum(bench["buckets"]), bench["link_gbit"]) for ws, bench in benches.items()
             if (bench.get("nodes") or 1) > 1 and bench.get("link_gbit")}
-    return prediction_rows(parts, {ws: a.point_at(ws).step_time.point for ws in parts}, spans, ring), ""
+    return prediction_rows(parts, {ws: a.point_at(ws).step_time.point for ws in parts}, busy, ring), ""
 
 
 PROBE_DIR = "probes"      # where the suite keeps the cause probes of a results directory

@@ -74,19 +74,19 @@ def prediction_rows(parts: Mapping[int, MeasuredParts], measured: Mapping[int, f
                     measured_allreduce: Mapping[int, float | None] | None = None,
                     ring_at_link_rate: Mapping[int, float] | None = None) -> list[dict]:
     """Every world size predicted with the efficiency fitted on the other ones (leave one out), against its
-    measured step; with the training's measured all-reduce span beside the microbenchmark's, and (emulated
+    measured step; with the time training's all-reduce was in flight beside the microbenchmark's, and (emulated
     nodes) what a ring all-reduce would take at the links' nominal rate."""
     rows = []
     for ws in sorted(set(parts) & set(measured)):
         model = fit_parts_model(parts, measured, tuple(other for other in measured if other != ws))
         predicted = model.predict(ws)
-        span = (measured_allreduce or {}).get(ws)
+        busy = (measured_allreduce or {}).get(ws)
         rows.append({"world_size": ws, "predicted": predicted, "measured": measured[ws],
                      "relative_error": (predicted - measured[ws]) / measured[ws], "bound": model.binding(ws),
                      "efficiency": model.efficiency, "fitted_on": list(model.fitted_on),
                      "predicted_allreduce": parts[ws].allreduce_wall if ws > 1 else None,
-                     "measured_allreduce": span,
-                     "allreduce_relative_error": (parts[ws].allreduce_wall - span) / span if span and ws > 1
+                     "measured_allreduce": busy,
+                     "allreduce_relative_error": (parts[ws].allreduce_wall - busy) / busy if busy and ws > 1
                      else None,
                      "ring_at_link_rate": (ring_at_link_rate or {}).get(ws)})
     return rows

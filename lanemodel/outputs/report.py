@@ -320,7 +320,7 @@ def parts_section(outcome: SuiteOutcome) -> list[str]:
         links = any(r.get("ring_at_link_rate") is not None for r in a.parts)
         lines += markdown_table(
             ["processes", "bound", "efficiency (fitted on)", "predicted step s", "measured step s", "error",
-             "all-reduce s: microbenchmark", "all-reduce s: training (span)", "error"]
+             "all-reduce s: microbenchmark", "all-reduce s: training (in flight)", "error"]
             + (["all-reduce s: ring at the nominal link rate"] if links else []),
             [[str(r["world_size"]), r["bound"], f"{r['efficiency']:.2f} ({', '.join(map(str, r['fitted_on']))})",
               fmt_seconds(r["predicted"]), fmt_seconds(r["measured"]), f"{100 * r['relative_error']:+.1f}%",
