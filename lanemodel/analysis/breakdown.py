@@ -162,9 +162,9 @@ def cpu_use(docs: Sequence[Launch]) -> dict | None:
 
     step = mean([r.step_time for r in records])
     wait = mean([r.run_queue_wait for r in records])
-    # the training thread's wait for a core, charged to compute (where it spends the step), at most all of it
-    compute_waiting = mean([min(_compute(r), r.main_thread_run_queue_wait) for r in records
-                            if r.main_thread_run_queue_wait is not None])
+    # the training thread's wait for a core, spread over the step's phases in proportion to their length
+    compute_waiting = mean([_compute(r) * min(1.0, r.main_thread_run_queue_wait / r.step_time) for r in records
+                            if r.main_thread_run_queue_wait is not None and r.step_time > 0])
     rss = [meta.get("max_rss_mb") for doc in docs for meta in doc.rank_metas if meta.get("max_rss_mb") is not None]
     return {"cpu_time": mean([r.cpu_time for r in records]),
             "main_thread_cpu_time": mean([r.main_thread_cpu_time for r in records]),
