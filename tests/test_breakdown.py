@@ -280,12 +280,14 @@ def test_cpu_use_averages_ranks_and_steps_and_splits_the_training_thread_from_th
 
 
 def test_compute_is_split_into_on_a_core_and_waiting_for_one():
-    """compute = forward + backward - exposed all-reduce = 0.3 s of a 0.5 s step; the training thread waited
-    0.1 s (a fifth of the step: 0.06 s of compute) on one rank and the whole step (all 0.3 s) on the other."""
-    cpu = {"step_time": 0.5, "cpu_time": 0.3, "main_thread_cpu_time": 0.2}
-    doc = make_doc([[{**cpu, "main_thread_run_queue_wait": 0.1}, {**cpu, "main_thread_run_queue_wait": 0.5}]] * 2)
+    """compute = forward + backward - exposed all-reduce = 0.3 s. One rank's training thread ran 0.2 s and
+    waited 0.05 s for a core (waiting: 0.05 s, all it waited); the other ran 0.1 s and waited 0.5 s (0.2 s of
+    compute it cannot have been running)."""
+    busy = {"step_time": 0.5, "cpu_time": 0.3}
+    doc = make_doc([[{**busy, "main_thread_cpu_time": 0.2, "main_thread_run_queue_wait": 0.05},
+                     {**busy, "main_thread_cpu_time": 0.1, "main_thread_run_queue_wait": 0.5}]] * 2)
     use = cpu_use([doc])
-    assert use["compute_time"] == pytest.approx(0.3) and use["compute_waiting_for_core"] == pytest.approx(0.18)
+    assert use["compute_time"] == pytest.approx(0.3) and use["compute_waiting_for_core"] == pytest.approx(0.125)
 
 
 def test_cpu_use_is_none_for_records_without_the_cpu_fields():

@@ -162,9 +162,11 @@ def cpu_use(docs: Sequence[Launch]) -> dict | None:
 
     step = mean([r.step_time for r in records])
     wait = mean([r.run_queue_wait for r in records])
-    # the training thread's wait for a core, spread over the step's phases in proportion to their length
-    compute_waiting = mean([_compute(r) * min(1.0, r.main_thread_run_queue_wait / r.step_time) for r in records
-                            if r.main_thread_run_queue_wait is not None and r.step_time > 0])
+    # compute runs on the training thread (autograd runs CPU work on the calling thread), so the part of it
+    # longer than that thread's whole CPU time was spent runnable without a core, as far as it waited that long
+    compute_waiting = mean([min(max(_compute(r) - r.main_thread_cpu_time, 0.0), r.main_thread_run_queue_wait)
+                            for r in records if r.main_thread_run_queue_wait is not None
+                            and r.main_thread_cpu_time is not None])
     rss = [meta.get("max_rss_mb") for doc in docs for meta in doc.rank_metas if meta.get("max_rss_mb") is not None]
     return {"cpu_time": mean([r.cpu_time for r in records]),
             "main_thread_cpu_time": mean([r.main_thread_cpu_time for r in records]),

@@ -213,8 +213,8 @@ def cpu_section(outcome: SuiteOutcome) -> list[str]:
              "training thread (the rest is gloo's all-reduce threads, autograd and intra-op workers), seconds its "
              "threads were runnable but had no core (summed over threads, so it can exceed the step), context "
              "switches, and the largest peak memory of any rank. The breakdown's compute is split into time on a "
-             "core and time the training thread was runnable but had no core (its own run-queue wait, spread over "
-             "the step's phases in proportion to their length)."]
+             "core and time the training thread was runnable but had no core: compute beyond that thread's whole CPU "
+             "time, at most its own run-queue wait."]
     header = ["processes", "step s", "compute s", "of it on a core s", "of it waiting for a core s",
               "CPU s (all threads)", "training thread s", "other threads s",
               "waiting for a core s (all threads)", "share of step", "involuntary switches", "voluntary switches",
