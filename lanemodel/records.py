@@ -189,6 +189,11 @@ def by_policy(series: LaunchSeries) -> dict[str, dict[int, list[Launch]]]:
     return dict(grouped)
 
 
+def finished_kept_records(launches: list[Launch]) -> list[StepRecord]:
+    """Every kept step record of the launches that finished (a failed one's records stay out of statistics)."""
+    return [record for launch in launches if launch.finished for record in launch.kept_records]
+
+
 def launch_name(policy: str, world_size: int, index: int) -> str:
     return f"{policy}_ws{world_size}_launch{index}"
 

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from lanemodel.analysis.curve import PolicyAnalysis
-from lanemodel.records import LaunchSeries
+from lanemodel.analysis.partsmodel import median_of
+from lanemodel.records import LaunchSeries, finished_kept_records
 
 SUPPORTED, REFUTED, NOT_MEASURABLE = "supported", "refuted", "not measurable here"
 MATERIAL_SHARE = 0.10        # a cause that takes at least this share of the step is material
@@ -51,10 +52,9 @@ def probes_from(rank_alone: LaunchSeries, bandwidth: dict | None,
             medians.setdefault(policy, {})[ws] = float(np.median(times))
             plan = launches[0].env["thread_plans"][0]
             threads.setdefault(policy, {})[ws] = plan["intra_op"] or launches[0].env.get("cores_available") or 1
-        cpu_times = [r.cpu_time for launch in launches if launch.finished for r in launch.kept_records
-                     if r.cpu_time is not None]
-        if cpu_times:
-            cpu.setdefault(policy, {})[ws] = float(np.median(cpu_times))
+        median_cpu = median_of(finished_kept_records(launches), "cpu_time")
+        if median_cpu is not None:
+            cpu.setdefault(policy, {})[ws] = median_cpu
     benches: dict[str, dict[int, dict]] = {}
     for (policy, ws), result in (allreduce or {}).items():
         benches.setdefault(policy, {})[ws] = result

@@ -10,10 +10,19 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from lanemodel.analysis.claims import Probes, probes_from
+from lanemodel.analysis.costmodel import cores_in_use
 from lanemodel.analysis.curve import ContentionRow, PolicyAnalysis, analyse, analysis_json, thread_contention
 from lanemodel.analysis.gate import GateResult, GateSettings, GateVerdict, verdicts_json
 from lanemodel.analysis.partsmodel import measured_parts, median_of, prediction_rows, ring_at_link_rate
-from lanemodel.records import SCHEMA_VERSION, Launch, LaunchSeries, SchemaError, by_policy, load_launch
+from lanemodel.records import (
+    SCHEMA_VERSION,
+    Launch,
+    LaunchSeries,
+    SchemaError,
+    by_policy,
+    finished_kept_records,
+    load_launch,
+)
 
 
 @dataclass
@@ -78,20 +87,18 @@ def parts_predictions(a: PolicyAnalysis, docs: dict[int, list[Launch]], probes: 
     parts = {}
     for ws, launches in docs.items():
         if ws == 1:       # one rank is its own rank-alone probe
-            records = [r for launch in launches if launch.finished for r in launch.kept_records]
-            wall, cpu = a.point_at(1).step_time.point, median_of(records, "cpu_time")
+            wall, cpu = a.point_at(1).step_time.point, median_of(finished_kept_records(launches), "cpu_time")
         else:
             wall = probes.rank_alone.get(a.policy, {}).get(ws)
             cpu = probes.rank_alone_cpu.get(a.policy, {}).get(ws)
-        found = measured_parts(ws, min(cores, ws * a.threads.get(ws, 1)), wall, cpu,
+        found = measured_parts(ws, cores_in_use(ws, cores, a.threads), wall, cpu,
                                probes.allreduce.get(a.policy, {}).get(ws))
         if found is not None:
             parts[ws] = found
     if len(parts) < 2:
         return [], ("needs the probes (--probes 1: a rank alone and the all-reduce microbenchmark) at two or more "
                     "world sizes")
-    busy = {ws: median_of([r for launch in docs[ws] if launch.finished for r in launch.kept_records],
-                          "comm_busy_time") for ws in parts}
+    busy = {ws: median_of(finished_kept_records(docs[ws]), "comm_busy_time") for ws in parts}
     benches = probes.allreduce.get(a.policy, {})
     ring = {ws: ring_at_link_rate(ws, sum(bench["buckets"]), bench["link_gbit"]) for ws, bench in benches.items()
             if (bench.get("nodes") or 1) > 1 and bench.get("link_gbit")}

@@ -134,19 +134,19 @@ def measure_allreduce(plans: list[ThreadPlan], buckets: list[int], out_dir: str 
 
 
 def _wait(procs: list[subprocess.Popen], deadline: float, out: Path, timeout_s: float) -> None:
-    while any(proc.poll() is None for proc in procs):
-        failed = [rank for rank, proc in enumerate(procs) if proc.poll() not in (None, 0)]
+    """Until every rank exited 0; the first rank that fails, or the deadline, raises."""
+    while True:
+        codes = [proc.poll() for proc in procs]
+        failed = [rank for rank, code in enumerate(codes) if code not in (None, 0)]
         if failed:
             raise AllreduceBenchError(f"all-reduce benchmark with {len(procs)} ranks: rank {failed[0]} exited "
-                                      f"with code {procs[failed[0]].returncode}; log {out / f'rank{failed[0]}.log'}")
+                                      f"with code {codes[failed[0]]}; log {out / f'rank{failed[0]}.log'}")
+        if None not in codes:
+            return
         if time.perf_counter() > deadline:
             raise AllreduceBenchError(f"all-reduce benchmark with {len(procs)} ranks did not finish within "
                                       f"{timeout_s:g} s; logs in {out}")
         time.sleep(POLL_INTERVAL_S)
-    failed = [rank for rank, proc in enumerate(procs) if proc.returncode != 0]
-    if failed:
-        raise AllreduceBenchError(f"all-reduce benchmark with {len(procs)} ranks: rank {failed[0]} exited with "
-                                  f"code {procs[failed[0]].returncode}; log {out / f'rank{failed[0]}.log'}")
 
 
 if __name__ == "__main__":
