@@ -18,7 +18,8 @@ def add_options(parser: pytest.Parser) -> None:
                     help="measure the same-session A/B gate: 2K runs of --scaling-ab against unchanged code and K "
                          "against a commit that makes every step 5 %% slower; saves the rates like any run")
     for option in OPTIONS:
-        group.addoption(option.flag, dest=f"lanebench_{option.name}", default=None,
+        switch = {"action": "store_const", "const": "1"} if option.switch else {}
+        group.addoption(option.flag, dest=f"lanebench_{option.name}", default=None, **switch,
                         help=argparse_help(f"{option.help} (ini {option.ini_key}, default {option.default!r})"))
         parser.addini(option.ini_key, help=option.help, default=option.default)
 

@@ -3,12 +3,14 @@ gate cannot decide yet), and at the end of the session analyses the curve, draws
 report and applies the regression gate."""
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 
 import pytest
 
 from benchmarks import suite
 from benchmarks.abtest import ref_saved_run
+from benchmarks.interruption import Interruption
 from benchmarks.options import add_options
 from benchmarks.session_setup import check_out_ref, history_runs, make_nodes, resolve_baseline
 from benchmarks.state import STATE_KEY, SuiteState, state_of
@@ -44,6 +46,7 @@ def pytest_configure(config: pytest.Config) -> None:
     state = config.stash[STATE_KEY] = SuiteState(config)
     if not _asks_for_suite(config):
         return
+    config.pluginmanager.register(Interruption(state), "lanebench-interruption")
     if config.getoption("numprocesses", None) and not hasattr(config, "workerinput"):
         raise pytest.UsageError(XDIST_REFUSAL)
     state.options  # noqa: B018  (bad options are a usage error now, before collection or any launch)
@@ -88,6 +91,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
     except SettingsError as exc:
         raise pytest.UsageError(str(exc)) from None
     state.gate  # noqa: B018  (validated now, before any launch)
+    if opts.scaling_session_budget_s:
+        _largest_first(items, opts.threads)
     state.planned = {(policy, ws) for policy in opts.threads for ws in opts.world_sizes}
     sides = 2 if opts.scaling_ab else 1        # with --scaling-ab every launch has a REF twin
     state.progress = _progress(config, opts.steps, sides * len(state.planned) * (opts.rounds + opts.warmup_launches))
@@ -115,19 +120,32 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             raise pytest.UsageError(str(exc)) from None
 
 
+def _largest_first(items: list[pytest.Item], policies: tuple[str, ...]) -> None:
+    """A planned session measures each policy's world sizes from the largest down (``benchmarks.planning``):
+    the scaling benchmarks are reordered in place, every other item keeps its place."""
+    slots = [i for i, item in enumerate(items) if item.get_closest_marker(MARKER)]
+    ordered = sorted((items[i] for i in slots), key=lambda item: (
+        policies.index(item.callspec.params["thread_policy"]), -item.callspec.params["world_size"]))
+    for slot, item in zip(slots, ordered):
+        items[slot] = item
+
+
 def _progress(config: pytest.Config, steps: int, launches: int) -> Progress:
-    """Progress lines through pytest's terminal writer (they show while the test's output is captured):
+    """Progress lines through pytest's terminal writer, output capture suspended for each (so that they reach a
+    CI log while a test runs):
     one updating line on a terminal, one line per launch in a log; nothing with -qq."""
     reporter = config.pluginmanager.get_plugin("terminalreporter")
+    capture = config.pluginmanager.get_plugin("capturemanager")
     if reporter is None or config.get_verbosity() < -1:
         return Progress(steps, launches, lambda text: None, live=False)
 
     def write(text: str) -> None:
-        if text.startswith("\r"):
-            reporter.write(text, flush=True)
-        else:
-            reporter.ensure_newline()
-            reporter.write(text + "\n", flush=True)
+        with capture.global_and_fixture_disabled() if capture is not None else nullcontext():
+            if text.startswith("\r"):
+                reporter.write(text, flush=True)
+            else:
+                reporter.ensure_newline()
+                reporter.write(text + "\n", flush=True)
 
     return Progress(steps, launches, write, live=reporter.isatty)
 

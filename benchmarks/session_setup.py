@@ -19,12 +19,10 @@ from lanemodel.settings import SweepSettings
 
 def make_nodes(state: SuiteState, opts: SweepSettings):
     """The emulated nodes every launch of the session runs on; removed when the session ends (also on Ctrl-C
-    or SIGTERM). Without root: a usage error before anything starts."""
-    from lanemodel.engine.launcher import terminate_as_interrupt
+    or SIGTERM, which the session takes as Ctrl-C). Without root: a usage error before anything starts."""
     from lanemodel.engine.netns import NodesError, emulated_nodes
 
     try:
-        state.cleanup.enter_context(terminate_as_interrupt())
         return state.cleanup.enter_context(emulated_nodes(opts.nodes, opts.link_gbit))
     except NodesError as exc:
         state.cleanup.close()
@@ -36,12 +34,10 @@ def check_out_ref(state: SuiteState, opts: SweepSettings) -> ABSession:
     code cannot serve this run's launches."""
     from dataclasses import asdict
 
-    from lanemodel.engine.launcher import terminate_as_interrupt
     from lanemodel.engine.worktree import RefError, check_serves, checkout
     from lanemodel.training.config import TrainConfig
 
-    state.cleanup.enter_context(terminate_as_interrupt())   # SIGTERM unwinds pytest, so the worktree goes too
-    try:
+    try:   # SIGTERM unwinds pytest like Ctrl-C (benchmarks.interruption), so the worktree goes too
         code = state.cleanup.enter_context(checkout(state.config.rootpath, opts.scaling_ab))
         config = asdict(suite.train_config(opts, Path(opts.results_dir) / "data"))
         defaults = {name: f.default for name, f in TrainConfig.__dataclass_fields__.items()}

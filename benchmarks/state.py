@@ -3,6 +3,7 @@ and fixtures through the config's stash."""
 from __future__ import annotations
 
 import atexit
+import time
 from contextlib import ExitStack
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from benchmarks import suite
 from benchmarks.abtest import ABSession
 from benchmarks.options import gate_settings, read_options
+from benchmarks.planning import SessionPlanner
 from lanemodel.analysis.claims import probes_from
 from lanemodel.analysis.gate import GateSettings, GateSettingsError, Series, compare
 from lanemodel.analysis.history import SavedRun, compare_with_history
@@ -47,6 +49,11 @@ class SuiteState:
         self.allreduce: dict[tuple[str, int], dict] = {}   # the all-reduce microbenchmark per (policy, world size)
         self.traces: dict[str, str] = {}           # --profile-steps: torch.profiler trace per rank
         self.nodes = None                          # --nodes K: the emulated nodes (engine.netns.EmulatedNodes)
+        self.planner: SessionPlanner | None = None   # --rounds auto: launches per world size within the session budget
+        self.session_clock = SessionClock()
+        self.now = ""                              # what the session is doing, for the note of an interruption
+        self.interrupted = ""                      # Ctrl-C or SIGTERM: when it came and what it stopped
+        self.failures: list[str] = []              # launches that failed (a timeout among them), one line each
 
     @property
     def options(self) -> SweepSettings:
@@ -67,8 +74,23 @@ class SuiteState:
         if self.outcome is None and self.series:
             self.outcome = suite.conclude(self.series, self.options, self.gate, self.current_benchmarks(),
                                           self.judge(), self.baseline, self.baseline_name, self.extra_launches,
-                                          probes_from(self.rank_alone, self.bandwidth, self.allreduce), self.traces)
+                                          probes_from(self.rank_alone, self.bandwidth, self.allreduce), self.traces,
+                                          plan=self.plan_json(), partial=self.partial())
         return self.outcome
+
+    def plan_json(self) -> dict | None:
+        plan = self.planner.plan if self.planner is not None else None
+        return None if plan is None else {**plan.as_json(), "session_s": round(self.session_clock.elapsed(), 1)}
+
+    def partial(self) -> list[str]:
+        """Why this session measured less than it set out to: an interruption, failed launches, world sizes
+        left without a finished launch. Empty for a complete session."""
+        notes = ([self.interrupted] if self.interrupted else []) + self.failures
+        measured = {key for key, launches in self.series.items() if any(launch.finished for launch in launches)}
+        missing = sorted(self.planned - measured, key=lambda key: (key[0], key[1]))
+        if missing and notes:       # without an interruption or a failure, a missing world size was deselected
+            notes.append("no finished launch at " + ", ".join(f"world size {ws} ({policy})" for policy, ws in missing))
+        return notes
 
     def judge(self) -> suite.Judge | None:
         """The gate against what this run is compared with: REF's interleaved launches (paired), the
@@ -100,6 +122,20 @@ class SuiteState:
             return None
         return Series(policy, world_size, launches[0].global_batch_size,
                       tuple(launch.kept_step_times for launch in launches if launch.kept_step_times))
+
+
+class SessionClock:
+    """Seconds since the session's first launch: what --scaling-session-budget-s counts."""
+
+    def __init__(self):
+        self.started: float | None = None
+
+    def start(self) -> None:
+        if self.started is None:
+            self.started = time.perf_counter()
+
+    def elapsed(self) -> float:
+        return 0.0 if self.started is None else time.perf_counter() - self.started
 
 
 STATE_KEY = pytest.StashKey[SuiteState]()

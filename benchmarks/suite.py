@@ -40,7 +40,8 @@ def run_config(opts: SweepSettings) -> dict:
             "link_gbit": opts.link_gbit if opts.nodes > 1 else None,
             "global_batch": opts.global_batch, "steps": opts.steps, "drop_warmup": opts.drop_warmup,
             "threads": list(opts.threads), "world_sizes": list(opts.world_sizes), "rounds": opts.rounds,
-            "max_rounds": opts.scaling_max_rounds, "inject_comm_delay_ms": opts.inject_comm_delay_ms,
+            "max_rounds": opts.scaling_max_rounds, "session_budget_s": opts.scaling_session_budget_s,
+            "precise": bool(opts.scaling_precise), "inject_comm_delay_ms": opts.inject_comm_delay_ms,
             "inject_step_slowdown": opts.inject_step_slowdown}
 
 
@@ -193,12 +194,14 @@ Judge = Callable[[dict[tuple[str, int], Series]], GateResult]
 def conclude(series: LaunchSeries, opts: SweepSettings, settings: GateSettings, current_benchmarks: list[dict],
              judge: Judge | None, baseline: dict | None, baseline_name: str,
              extra_launches: list[str], probes: Probes | None = None,
-             traces: dict[str, str] | None = None) -> SuiteOutcome:
+             traces: dict[str, str] | None = None, plan: dict | None = None,
+             partial: list[str] | None = None) -> SuiteOutcome:
     """Analysis, gate, plots and report from everything the session measured.
 
     ``judge`` is the gate against whatever this run is compared with (a saved baseline, REF's interleaved
     launches, the history of saved runs); None when nothing is; ``baseline`` (a saved run) adds its curve
-    to the plots.
+    to the plots. ``plan``: how the session budget spent the launches; ``partial``: why the session measured
+    less than it set out to (interrupted, failed launches), so that the report says so.
     """
     result = None
     if judge is not None:
@@ -209,6 +212,7 @@ def conclude(series: LaunchSeries, opts: SweepSettings, settings: GateSettings, 
     outcome = summarise_session(series, run_config(opts), result, settings, baseline_name, extra_launches,
                                 probes=probes)
     outcome.files.update(traces or {})
+    outcome.plan, outcome.partial = plan, list(partial or [])
     baseline_curves = (baseline or {}).get("scaling", {}).get("analysis", {})
     results = Path(opts.results_dir)
     for policy, a in outcome.analysis.items():

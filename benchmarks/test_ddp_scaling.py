@@ -2,10 +2,11 @@
 
 A launch is the sample, not a step: steps inside a launch share its process placement, rendezvous and
 warm caches, so they are correlated; separate launches are independent repetitions. Where the gate
-cannot decide yet, the world size gets more launches (``extend_launches``). With ``--scaling-ab REF`` each
-round is a block of one REF launch and one working-tree launch (``ab_block``), in a drawn order. Warm-up
-launches come first and never count: the first launch of a session ran up to 2x slower than the rest on this
-machine kind.
+cannot decide yet, or where the session plan (``launch_plan``, --rounds auto) gives it more, the world size gets
+more launches (``extend_launches``). With ``--scaling-ab REF`` each round is a block of one REF launch and one
+working-tree launch (``ab_block``), in a drawn order. Warm-up launches come first and never count: the first
+launch of a session ran up to 2x slower than the rest on this machine kind. A planned session runs its
+warm-ups up front, short, one per world size, as the plan's cost probes.
 """
 import pytest
 
@@ -14,10 +15,10 @@ from benchmarks.suite import launch_summary
 
 
 @pytest.mark.scaling_benchmark
-def test_ddp_scaling(benchmark, run_launch, extend_launches, ab_block, probe_causes, profile_launch, suite_options,
-                     thread_policy, world_size):
+def test_ddp_scaling(benchmark, run_launch, launch_plan, extend_launches, ab_block, probe_causes, profile_launch,
+                     suite_options, thread_policy, world_size):
     before, after = ab_block(world_size, thread_policy)
-    for _ in range(suite_options.warmup_launches):
+    for _ in range(suite_options.warmup_launches - (launch_plan is not None)):
         run_launch(world_size, thread_policy, warmup=True)
         if suite_options.scaling_ab:
             run_launch(world_size, thread_policy, warmup=True, side=REF)

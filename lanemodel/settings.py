@@ -15,6 +15,9 @@ PRESET_NAMES = ("tiny", "small", "full")       # lanemodel.training.model.PRESET
 SCALING_MODES = ("strong", "weak")
 SPAWN_METHODS = ("fresh", "forkserver")
 LAUNCHERS = ("embedded", "torchrun")
+DEFAULT_SESSION_BUDGET_S = 240.0   # `./run bench` (1-16 processes, tiny) within 5 min on a 2-core guest
+PLANNED_MIN_ROUNDS = 1             # launches every world size of a planned session gets (launchplan.MIN_LAUNCHES)
+PRECISE_ROUNDS, MAX_ROUNDS = 10, 20
 
 
 class SettingsError(ValueError):
@@ -34,6 +37,7 @@ class Option:
     parse: Callable[[str, str], Any]     # (flag, text) -> value, raising SettingsError
     scope: str = "sweep"                 # "sweep": suite and `python -m lanemodel sweep`; "suite": pytest only
     ini: str = ""
+    switch: bool = False                 # given alone on the command line (``--scaling-precise``) means "1"
 
     @property
     def flag(self) -> str:
@@ -107,6 +111,16 @@ def _text(flag: str, text: str) -> str:
     return text
 
 
+AUTO = "auto"
+
+
+def _or_auto(parse: Callable[[str, str], Any]) -> Callable[[str, str], Any]:
+    """``auto`` (None: resolved by parse_settings from the other options) or what ``parse`` accepts."""
+    def parse_or_auto(flag: str, text: str):
+        return None if text.strip() == AUTO else parse(flag, text)
+    return parse_or_auto
+
+
 OPTIONS: tuple[Option, ...] = (
     Option("world_sizes", "1,2,4,8,16", "comma-separated DDP world sizes to measure", parse_world_sizes),
     Option("preset", "tiny", "model preset: tiny, small or full", _choice(PRESET_NAMES)),
@@ -134,8 +148,10 @@ OPTIONS: tuple[Option, ...] = (
            "catch; not a comparability difference)", _number(float, 0)),
     Option("inject_step_slowdown", "0", "percent by which every rank's every step is made longer, at every "
            "world size (a slowdown the gate must catch; not a comparability difference)", _number(float, 0, 1000)),
-    Option("rounds", "10", "launches per world size before any extra ones; launches are the samples",
-           _number(int, 1), scope="suite"),
+    Option("rounds", AUTO, "launches per world size, the samples: auto plans them within "
+           "--scaling-session-budget-s (at least 1 each; 10 with --scaling-precise); N runs exactly N (more only "
+           "with a larger --scaling-max-rounds, while a gate verdict is inconclusive)", _or_auto(_number(int, 1)),
+           scope="suite"),
     Option("warmup_launches", "1", "unrecorded launches per world size before the measured ones (the first "
            "launch of a session ran up to 2x slower here)", _number(int, 0), scope="suite"),
     Option("probes", "1", "1: also measure the causes the curve cannot show by itself: one rank alone at each "
@@ -144,9 +160,17 @@ OPTIONS: tuple[Option, ...] = (
     Option("profile_steps", "0", "K > 0: one more launch per world size, outside the statistics, records "
            "torch.profiler traces of K steps (<results>/traces/<threads>_ws<N>/trace_rank<R>.json, linked from "
            "REPORT.md)", _number(int, 0), scope="suite"),
-    Option("scaling_max_rounds", "20", "most launches per world size when the gate's verdict stays "
-           "inconclusive (or, with no baseline, until the median is known to about 1 %)",
-           _number(int, 1), scope="suite"),
+    Option("scaling_max_rounds", AUTO, "most launches per world size (auto: 20 with --rounds auto or "
+           "--scaling-precise, else --rounds); extra ones run while a gate verdict is inconclusive or, with "
+           "--scaling-precise and no baseline, until the median is known to about 1 %",
+           _or_auto(_number(int, 1)), scope="suite"),
+    Option("scaling_session_budget_s", AUTO, "wall seconds a session's launches and probes may take, measured "
+           f"from its first launch: the plan gives each world size its launches from the measured cost of one "
+           f"(auto: {DEFAULT_SESSION_BUDGET_S:g} with --rounds auto, else off; 0: off)",
+           _or_auto(_number(float, 0)), scope="suite"),
+    Option("scaling_precise", "0", "1: a baseline-quality run, as every session was before the session budget: "
+           "10 launches per world size, then more (up to 20, within --scaling-budget-s) until each median is "
+           "known to about 1 % when nothing is compared", _number(int, 0, 1), scope="suite", switch=True),
     Option("scaling_budget_s", "240", "wall seconds the extra launches of a session may take in all (an "
            "extension that would overrun it, projected from the launches so far, does not start)",
            _number(float, 0), scope="suite"),
@@ -200,6 +224,8 @@ class SweepSettings:
     probes: int
     profile_steps: int
     scaling_max_rounds: int
+    scaling_session_budget_s: float
+    scaling_precise: int
     scaling_budget_s: float
     scaling_baseline: str
     scaling_history: int
@@ -222,14 +248,10 @@ def parse_settings(raw: Mapping[str, str | None], scope: str = "suite") -> Sweep
     for option in OPTIONS:
         text = raw.get(option.name)
         values[option.name] = option.parse(option.flag, option.default if text is None else str(text))
-    settings = SweepSettings(**values)
+    settings = _resolve_launch_counts(SweepSettings(**values))
     if settings.drop_warmup >= settings.steps:
         raise SettingsError(f"--drop-warmup {settings.drop_warmup} leaves no step of --steps {settings.steps} "
                             f"to measure; give more steps than warm-up steps")
-    if scope == "suite" and settings.scaling_ab:
-        # paired blocks: the same-session comparison needs fewer launches than a saved baseline
-        settings = replace(settings, rounds=settings.scaling_ab_rounds,
-                           scaling_max_rounds=2 * settings.scaling_ab_rounds)
     if settings.nodes > 1 and settings.launcher != "torchrun":
         raise SettingsError(f"--nodes {settings.nodes} runs one torchrun agent per emulated node: give "
                             f"--launcher torchrun")
@@ -252,6 +274,26 @@ def parse_settings(raw: Mapping[str, str | None], scope: str = "suite") -> Sweep
         raise SettingsError(f"--scaling-max-rounds {settings.scaling_max_rounds} is below --rounds "
                             f"{settings.rounds}")
     return settings
+
+
+def _resolve_launch_counts(settings: SweepSettings) -> SweepSettings:
+    """Launches per world size, their most, and the session budget, from what was given (None: auto).
+
+    An explicit --rounds is what runs; auto plans them within the session budget. A/B sessions run their
+    own blocks (paired: the same-session comparison needs fewer launches than a saved baseline), and
+    --scaling-precise the baseline-quality counts, with no session budget unless one is given.
+    """
+    rounds, most, budget = settings.rounds, settings.scaling_max_rounds, settings.scaling_session_budget_s
+    if settings.scaling_ab:
+        rounds, most = settings.scaling_ab_rounds, 2 * settings.scaling_ab_rounds
+    elif settings.scaling_precise:
+        rounds, most = rounds or PRECISE_ROUNDS, most or MAX_ROUNDS
+    elif rounds is None:
+        rounds, most = PLANNED_MIN_ROUNDS, most or MAX_ROUNDS
+        budget = DEFAULT_SESSION_BUDGET_S if budget is None else budget
+    else:
+        most = most or rounds
+    return replace(settings, rounds=rounds, scaling_max_rounds=most, scaling_session_budget_s=budget or 0.0)
 
 
 def check_batch_splits(settings: SweepSettings) -> None:

@@ -149,11 +149,16 @@ def test_more_launches_are_asked_for_while_a_verdict_is_inconclusive():
     assert more_launches_needed(("tuned", 1), clear, baseline, SAME_SESSION, 3) == ""
 
 
-def test_without_a_baseline_launches_are_added_until_the_median_is_precise():
+def test_without_a_baseline_a_precise_run_adds_launches_until_the_median_is_precise():
     loose = {("tuned", 1): Series("tuned", 1, 4, noisy(0.2, 5, launches=3, spread=0.05))}
-    assert "for a precise baseline" in more_launches_needed(("tuned", 1), loose, {}, SAME_SESSION, 1)
+    assert "for a precise baseline" in more_launches_needed(("tuned", 1), loose, {}, SAME_SESSION, 1, precise=True)
     tight = {("tuned", 1): Series("tuned", 1, 4, noisy(0.2, 5, launches=6, spread=0.005))}
-    assert more_launches_needed(("tuned", 1), tight, {}, SAME_SESSION, 1) == ""
+    assert more_launches_needed(("tuned", 1), tight, {}, SAME_SESSION, 1, precise=True) == ""
+
+
+def test_without_a_baseline_an_ordinary_run_adds_no_launches_for_precision():
+    loose = {("tuned", 1): Series("tuned", 1, 4, noisy(0.2, 5, launches=3, spread=0.05))}
+    assert more_launches_needed(("tuned", 1), loose, {}, SAME_SESSION, 1) == ""
 
 
 # --- error rates on recorded launches -----------------------------------------------------

@@ -4,6 +4,7 @@ Pure: reads the launches the engine recorded, knows nothing of torch or pytest.
 """
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 
@@ -11,6 +12,7 @@ import numpy as np
 
 from lanemodel.analysis.breakdown import breakdown, comm_seconds, cpu_use, run_step_times, skew_summary
 from lanemodel.analysis.costmodel import ScalingModel, best_world_size, fit_scaling_model, holdout_error
+from lanemodel.analysis.launchstats import median_precision
 from lanemodel.analysis.partsmodel import holdout
 from lanemodel.analysis.scaling import Breakdown, ScalingPoint, explain_change, fastest, karp_flatt, speedup_curve
 from lanemodel.analysis.stats import Interval, bootstrap_ratio, median_of_launches
@@ -50,6 +52,7 @@ class PolicyAnalysis:
     threads: dict[int, int] = field(default_factory=dict)       # compute threads each rank ran with
     parts: list[dict] = field(default_factory=list)   # partsmodel.prediction_rows: the model from measured parts
     parts_note: str = ""                              # why there is no such model, when there is none
+    precision: dict[int, float] = field(default_factory=dict)   # launchstats.median_precision (inf: 1 launch)
 
     @property
     def reference_world_size(self) -> int:
@@ -154,6 +157,7 @@ def analyse_policy(policy: str, docs: dict[int, list[Launch]], n_boot: int = 200
                           {ws: comm_seconds(launches) for ws, launches in docs.items()}, kf,
                           {ws: dict(skew_summary(launches)) for ws, launches in docs.items()}, changes, model, note,
                           launch_counts={ws: len(launches) for ws, launches in docs.items()},
+                          precision={ws: median_precision(times) for ws, times in step_times.items()},
                           wall_time={ws: mean_wall_time(launches) for ws, launches in docs.items()},
                           comm_overlap={ws: comm_overlap(launches) for ws, launches in docs.items()},
                           cpu={ws: cpu_use(launches) for ws, launches in docs.items()},
@@ -195,5 +199,7 @@ def analysis_json(analysis: dict[str, PolicyAnalysis]) -> dict:
             "wall_time": {str(k): v for k, v in a.wall_time.items()},
             "comm_overlap": {str(k): v for k, v in a.comm_overlap.items()},
             "cpu": {str(k): v for k, v in a.cpu.items()},
+            "launches": {str(k): v for k, v in a.launch_counts.items()},
+            "precision": {str(k): v if math.isfinite(v) else None for k, v in a.precision.items()},
         }
     return out

@@ -21,9 +21,14 @@ import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-import numpy as np
-
-from lanemodel.analysis.launchstats import LogDifference, PairedGroups, SampleGroups, combine, log_medians
+from lanemodel.analysis.launchstats import (
+    LogDifference,
+    PairedGroups,
+    SampleGroups,
+    combine,
+    log_medians,
+    median_precision,
+)
 from lanemodel.analysis.stats import median_of_launches
 from lanemodel.records import SchemaError, check_version
 from lanemodel.settings import BY_NAME, SettingsError
@@ -258,25 +263,22 @@ PRECISION_TARGET = 0.01     # standard error of a series' mean log median a base
 
 
 def standard_error(series: Series) -> float:
-    values = series.log_medians
-    if len(values) < 2:
-        return math.inf
-    return float(np.std(values, ddof=1) / math.sqrt(len(values)))
+    return median_precision(series.launches)
 
 
 def more_launches_needed(key: tuple[str, int], current: dict[tuple[str, int], Series],
                          baseline: dict[tuple[str, int], Series], settings: GateSettings, metrics: int,
-                         paired: bool = False) -> str:
+                         paired: bool = False, precise: bool = False) -> str:
     """Why the measurements at ``key`` cannot be concluded yet; empty when they can.
 
-    With a baseline: a verdict at this world size is inconclusive. Without one: the median is not yet
-    known to PRECISION_TARGET, so the run would make an imprecise baseline.
+    With a baseline: a verdict at this world size is inconclusive. Without one, in a baseline-quality run
+    (``precise``): the median is not yet known to PRECISION_TARGET, so the run would make an imprecise baseline.
     """
     if key not in current:
         return ""
     if key not in baseline:
         error = standard_error(current[key])
-        return "" if error <= PRECISION_TARGET else (
+        return "" if error <= PRECISION_TARGET or not precise else (
             f"median known to {error:.1%} (target {PRECISION_TARGET:.0%}) for a precise baseline")
     shared = set(current) & set(baseline)
     result = compare({k: current[k] for k in shared}, {k: baseline[k] for k in shared}, settings,

@@ -127,6 +127,18 @@ def log_medians(launches: Sequence[Sequence[float]]) -> tuple[float, ...]:
     return tuple(math.log(float(np.median(steps))) for steps in launches if len(steps))
 
 
+FEW_LAUNCHES = 5    # below this many launches a bootstrap interval over launches has too few distinct resamples
+
+
+def median_precision(launches: Sequence[Sequence[float]]) -> float:
+    """Standard error of the mean log launch median, about the relative precision of a median (inf below two
+    launches): what the report shows beside each median, and what a precise baseline aims to push below 1 %."""
+    values = log_medians(launches)
+    if len(values) < 2:
+        return math.inf
+    return float(np.std(values, ddof=1) / math.sqrt(len(values)))
+
+
 def combine(groups: Sequence[tuple[SampleGroups | PairedGroups, float]], session_sd: float) -> LogDifference:
     """sum(sign * difference) with its standard error; ``session_sd`` adds the between-session part.
 

@@ -36,6 +36,8 @@ class SuiteOutcome:
     files: dict[str, str] = field(default_factory=dict)
     extra_launches: list[str] = field(default_factory=list)   # which world sizes got more launches, and why
     probes: Probes = field(default_factory=Probes)             # rank alone per world size, memory bandwidth
+    plan: dict | None = None                   # launchplan.LaunchPlan.as_json() when the session budget planned
+    partial: list[str] = field(default_factory=list)          # why the session measured less than it set out to
 
     @property
     def verdicts(self) -> list[GateVerdict]:
@@ -54,7 +56,7 @@ class SuiteOutcome:
                 "contention": [asdict(row) for row in self.contention],
                 "gate": (verdicts_json(self.gate, self.baseline_name, self.gate_settings)
                          if self.gate is not None else None),
-                "extra_launches": self.extra_launches,
+                "extra_launches": self.extra_launches, "plan": self.plan, "partial": self.partial,
                 "probes": {"rank_alone": {policy: {str(ws): t for ws, t in by_ws.items()}
                                           for policy, by_ws in self.probes.rank_alone.items()},
                            "rank_alone_threads": {policy: {str(ws): k for ws, k in by_ws.items()}

@@ -17,6 +17,7 @@ from lanemodel.analysis.outcome import SuiteOutcome
 from lanemodel.analysis.partsmodel import holdout
 from lanemodel.analysis.scaling import CAUSES, ScalingPoint
 from lanemodel.analysis.stats import Interval
+from lanemodel.outputs.session_notes import fmt_precision, launches_section, partial_section
 from lanemodel.records import LaunchSeries, launch_name, metrics_path
 
 NA = "n/a"
@@ -151,10 +152,10 @@ def scaling_section(outcome: SuiteOutcome) -> list[str]:
              "Elapsed is the mean launch wall time (start-up included); step times are medians over kept steps "
              "of all launches; speedup and efficiency are against the smallest world size; Karp-Flatt e is "
              "the measured serial fraction."]
-    header = ["processes", "launches", "elapsed s", "median step s [95% CI]", "samples/s",
+    header = ["processes", "launches, precision", "elapsed s", "median step s [95% CI]", "samples/s",
               "speedup [95% CI]", "efficiency [95% CI]", "Karp-Flatt e", "oversubscribed"]
     for policy, a in outcome.analysis.items():
-        rows = [[str(p.world_size), str(a.launch_counts.get(p.world_size, NA)),
+        rows = [[str(p.world_size), fmt_precision(a, p.world_size),
                  fmt_seconds(a.wall_time.get(p.world_size)), fmt_interval(p.step_time, fmt_seconds),
                  fmt_rate(p.samples_per_second), fmt_interval(p.speedup, fmt_ratio),
                  fmt_interval(p.efficiency, fmt_ratio), fmt_fraction(a.karp_flatt.get(p.world_size)),
@@ -411,7 +412,8 @@ def reproduce_command(outcome: SuiteOutcome, results_dir: Path) -> str:
     args = ["python -m pytest benchmarks/", f"--world-sizes {','.join(map(str, cfg['world_sizes']))}",
             f"--threads {','.join(cfg['threads'])}", f"--preset {cfg['preset']}", f"--scaling {cfg['scaling']}",
             f"--global-batch {cfg['global_batch']}", f"--steps {cfg['steps']}", f"--drop-warmup {cfg['drop_warmup']}",
-            f"--rounds {cfg['rounds']}", f"--results-dir {results_dir}"]
+            (f"--scaling-session-budget-s {cfg['session_budget_s']:g}" if cfg.get("session_budget_s")
+             else f"--rounds {cfg['rounds']}"), f"--results-dir {results_dir}"]
     if cfg["inject_comm_delay_ms"]:
         args.append(f"--inject-comm-delay-ms {cfg['inject_comm_delay_ms']:g}")
     if cfg.get("inject_step_slowdown"):
@@ -453,11 +455,11 @@ def _relative(path: str, results_dir: Path) -> str:
 
 def report_markdown(outcome: SuiteOutcome, series: LaunchSeries, results_dir: Path) -> str:
     """The whole report as markdown text; links are relative to results_dir, where it is saved."""
-    sections = [answer_section(outcome), machine_section(outcome)]
+    sections = [answer_section(outcome), partial_section(outcome), machine_section(outcome)]
     if outcome.analysis:
-        sections += [scaling_section(outcome), plots_section(outcome, results_dir), causes_section(outcome),
-                     cpu_section(outcome), claims_section(outcome), contention_section(outcome),
-                     model_section(outcome)]
+        sections += [scaling_section(outcome), launches_section(outcome), plots_section(outcome, results_dir),
+                     causes_section(outcome), cpu_section(outcome), claims_section(outcome),
+                     contention_section(outcome), model_section(outcome)]
     sections += [gate_section(outcome), sources_section(outcome, series, results_dir)]
     return "\n\n".join("\n".join(section) for section in sections if section) + "\n"
 

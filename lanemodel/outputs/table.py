@@ -1,6 +1,9 @@
 """The terminal summary of a suite session: the curve per thread policy, then the gate's verdicts."""
 from __future__ import annotations
 
+import math
+
+from lanemodel.analysis.launchstats import FEW_LAUNCHES
 from lanemodel.analysis.outcome import SuiteOutcome
 
 
@@ -10,14 +13,17 @@ def summary_lines(outcome: SuiteOutcome) -> list[str]:
     for policy, a in outcome.analysis.items():
         lines.append(f"threads={policy}  preset={cfg['preset']}  scaling={cfg['scaling']}  "
                      f"global batch={cfg['global_batch']}  cores={cfg['cores_available']}  cpu={cfg['cpu_model']}")
-        lines.append(f"{'ranks':>5} {'step s':>8} {'95% CI':>17} {'samples/s':>10} {'speedup':>8} "
-                     f"{'effic.':>7} {'comm s':>7}  note")
+        lines.append(f"{'ranks':>5} {'launches':>8} {'+-':>6} {'step s':>8} {'95% CI':>17} {'samples/s':>10} "
+                     f"{'speedup':>8} {'effic.':>7} {'comm s':>7}  note")
         for p in a.points:
             comm = a.comm_seconds.get(p.world_size)
+            count, precision = a.launch_counts.get(p.world_size, 0), a.precision.get(p.world_size, math.inf)
             note = "oversubscribed" if p.oversubscribed else ""
+            note += "  few launches" if count < FEW_LAUNCHES else ""
             note += "  <- fastest" if p.world_size == a.fastest_world_size else ""
             interval = f"[{p.step_time.low:>7.3f},{p.step_time.high:>7.3f}]"
-            lines.append(f"{p.world_size:>5} {p.step_time.point:>8.3f} {interval}"
+            spread = f"{precision:.1%}" if math.isfinite(precision) else "n/a"
+            lines.append(f"{p.world_size:>5} {count:>8} {spread:>6} {p.step_time.point:>8.3f} {interval}"
                          f" {p.samples_per_second:>10.1f} {p.speedup.point:>8.2f} {p.efficiency.point:>7.2f} "
                          f"{comm if comm is not None else float('nan'):>7.3f}  {note}")
     if outcome.baseline_name:
@@ -31,6 +37,12 @@ def summary_lines(outcome: SuiteOutcome) -> list[str]:
         else:
             undecided = sum(v.verdict == "inconclusive" for v in outcome.verdicts)
             lines.append("  no regression" + (f" ({undecided} inconclusive)" if undecided else ""))
+    if outcome.plan and not outcome.baseline_name:
+        lines += outcome.extra_launches
+        lines.append(f"launches and probes took {outcome.plan.get('session_s', 0):.0f} s of the "
+                     f"{outcome.plan['budget_s']:g} s session budget; +-: the precision of each median")
+    if outcome.partial:
+        lines.append("PARTIAL RUN: " + "; ".join(outcome.partial))
     lines += [f"{name}: {path}" for name, path in outcome.files.items()]
     return lines
 

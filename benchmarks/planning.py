@@ -1,0 +1,114 @@
+"""The session plan (--rounds auto): how many launches each world size gets within --scaling-session-budget-s.
+
+A planned session measures the world sizes from the largest down: the costliest launches are measured
+first, so the cheap world sizes, last, take what the budget leaves, and an estimate that was off costs
+little. One short warm-up launch at the smallest world size starts the session (it builds the frame cache
+and warms the page cache; a full warm-up at every world size cost 9-62 s each here and changed no median
+by more than the launch-to-launch spread), and costs the first plan, printed before anything is measured.
+After each world size's first launch the plan is made again with that cost measured.
+"""
+from __future__ import annotations
+
+import statistics
+from collections.abc import Callable
+
+from lanemodel.analysis.launchplan import Key, LaunchPlan, estimate_costs, plan_launches, probe_seconds
+from lanemodel.engine.progress import Progress
+from lanemodel.records import Launch
+from lanemodel.settings import SweepSettings
+
+BANDWIDTH_PROBE_S = 10.0     # the memory-bandwidth probe (1, 2, 4 pinned processes, 1 s each): 6-8 s here
+
+
+def projected_launch(launch: Launch, steps: int) -> tuple[float, float]:
+    """(seconds a launch of ``steps`` steps takes, samples per second) from a launch that may have run fewer:
+    its wall time plus its median kept step for each step it did not run."""
+    step = statistics.median(launch.kept_step_times)
+    missing = max(steps - len(launch.run_step_times), 0)
+    return launch.wall_time + missing * step, launch.global_batch_size / step
+
+
+class SessionPlanner:
+    """Keeps the plan of a planned session and makes it again as costs are measured."""
+
+    def __init__(self, opts: SweepSettings, order: list[Key], elapsed: Callable[[], float],
+                 launches_run: Callable[[Key], int], progress: Progress | None, cores: int):
+        self.opts = opts
+        self.order = order                       # the keys in the order the session measures them
+        self.elapsed = elapsed                   # seconds since the session's first launch
+        self.launches_run = launches_run         # measured launches run so far at a key
+        self.progress = progress
+        self.cores = cores
+        self.start = 0                           # index in ``order`` of the world size being measured
+        self.measured: dict[Key, float] = {}     # seconds of one launch
+        self.throughput: dict[Key, float] = {}   # samples per second
+        self.plan: LaunchPlan | None = None
+
+    def warm_up(self, run_launch) -> None:
+        """The session's warm-up launches, short, at the smallest world size; the first plan from them."""
+        policy, ws = self.opts.threads[0], min(self.opts.world_sizes)
+        steps = min(self.opts.steps, self.opts.drop_warmup + 2)
+        launch = None
+        for _ in range(self.opts.warmup_launches):
+            launch = run_launch(ws, policy, warmup=True, steps=steps)
+        if launch is None:
+            self.note(f"session budget {self.opts.scaling_session_budget_s:g} s: no warm-up launch to cost a plan "
+                      f"with (--warmup-launches 0); planned after the first launch")
+            return
+        self.measured[policy, ws], self.throughput[policy, ws] = projected_launch(launch, self.opts.steps)
+        self.replan()
+        self.note(f"plan: {self.plan.headline()}; from the largest world size down, costs estimated from a "
+                  f"{steps}-step warm-up launch and made again after each world size's first launch")
+        for line in self.plan.lines():
+            self.note("  " + line)
+
+    def first_launch(self, key: Key, launch: Launch) -> None:
+        """A world size's first launch measured its cost: plan again."""
+        if launch.finished and launch.wall_time:
+            self.measured[key] = launch.wall_time
+            self.throughput[key] = launch.global_batch_size / statistics.median(launch.kept_step_times)
+        if not self.measured:
+            return
+        self.replan(current=key)
+        self.note(f"plan: {self.plan.line(key)}; the session: {self.plan.headline()}")
+
+    def launches_left(self) -> int:
+        """Planned launches not run yet, rank-alone probes of world sizes not yet measured included."""
+        if self.plan is None:
+            return 0
+        left = sum(max(n - self.launches_run(key), 0) for key, n in self.plan.launches.items())
+        probes = sum(1 for _, ws in self.order[self.start:] if ws > 1)
+        return left + (probes if self.opts.probes else 0)
+
+    def note(self, text: str) -> None:
+        """A line on the terminal, and the progress count made right for the plan."""
+        if self.progress is not None:
+            self.progress.total_launches = self.progress.done + self.launches_left()
+            self.progress.note(text)
+
+    def replan(self, current: Key | None = None) -> None:
+        self.start = start = self.order.index(current) if current is not None else 0
+        costs, estimated = self._costs()
+        rank_alone = estimate_costs(self._measured_sizes(self.opts.threads[0]), [1], self.cores)[1]
+        pending = {key: cost for key, cost in costs.items() if self.order.index(key) >= start}
+        overhead = (probe_seconds(pending, rank_alone) if self.opts.probes else 0.0) + (
+            BANDWIDTH_PROBE_S if self.opts.probes else 0.0)
+        self.plan = plan_launches(costs, self.throughput, self.opts.scaling_session_budget_s,
+                                  spent_s=self.elapsed(), overhead_s=overhead,
+                                  done={key: self.launches_run(key) for key in self.order},
+                                  finished=self.order[:start], estimated=estimated,
+                                  max_launches=self.opts.scaling_max_rounds)
+
+    def _measured_sizes(self, policy: str) -> dict[int, float]:
+        """This policy's measured launch costs by world size; another policy's where it has none yet."""
+        own = {ws: cost for (p, ws), cost in self.measured.items() if p == policy}
+        return own or {ws: cost for (_, ws), cost in self.measured.items()}
+
+    def _costs(self) -> tuple[dict[Key, float], set[Key]]:
+        costs: dict[Key, float] = {}
+        for policy in dict.fromkeys(p for p, _ in self.order):
+            sizes = [ws for p, ws in self.order if p == policy]
+            costs.update({(policy, ws): c for ws, c in
+                          estimate_costs(self._measured_sizes(policy), sizes, self.cores).items()})
+        ordered = {key: costs[key] for key in self.order}
+        return ordered, {key for key in self.order if key not in self.measured}
