@@ -108,6 +108,7 @@ def probe_causes(request: pytest.FixtureRequest, suite_options: SweepSettings, l
             return
         cfg = suite.train_config(suite_options, lane_data)
         progress = state.progress or Progress(suite_options.steps, 1)
+        state.now = f"world size {world_size} ({policy}), the cause probes"
         with progress.launch(world_size, 0, 1, side="rank-alone probe ") as on_step:
             launch, error = suite.run_rank_alone(suite_options, cfg, policy, world_size, on_step=on_step)
         state.rank_alone.setdefault((policy, world_size), []).append(launch)
@@ -157,6 +158,7 @@ def measure_bandwidth(request: pytest.FixtureRequest, suite_options: SweepSettin
     state = state_of(request.config)
 
     def measure() -> dict:
+        state.now = "the memory-bandwidth probe"
         cpus = available_cpus()
         state.bandwidth = bandwidth_curve(suite.bandwidth_counts(suite_options.world_sizes, len(cpus)), cpus)
         out = Path(suite_options.results_dir) / suite.PROBE_DIR
