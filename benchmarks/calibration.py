@@ -21,7 +21,7 @@ from scipy import stats
 
 from benchmarks.options import gate_settings
 from lanemodel.analysis.gate import GateSettings, compare, series_from_benchmarks
-from lanemodel.settings import SweepSettings
+from lanemodel.settings import SweepSettings, baseline_quality
 
 KINDS = ("A/A", "A/A", "A/A", "+5%", "+10%", "+20%")      # per round: three A/A, one of each slowdown
 SLOWDOWN = {"A/A": 0.0, "+5%": 5.0, "+10%": 10.0, "+20%": 20.0}
@@ -77,7 +77,8 @@ def session_args(opts: SweepSettings) -> list[str]:
             "--scaling-max-slowdown", str(opts.scaling_max_slowdown),
             "--scaling-max-efficiency-drop", str(opts.scaling_max_efficiency_drop),
             "--scaling-alpha", str(opts.scaling_alpha), "--scaling-beta", str(opts.scaling_beta),
-            "--scaling-session-sd", str(opts.scaling_session_sd)]
+            "--scaling-session-sd", str(opts.scaling_session_sd),
+            *(["--scaling-precise"] if opts.scaling_precise else [])]
 
 
 def run_session(work: Path, name: str, args: list[str], project: Path = ROOT) -> tuple[dict, float]:
@@ -105,6 +106,7 @@ def calibrate(opts: SweepSettings, rounds: int, work: Path, note: Callable[[str]
     same sessions, each against a baseline saved in another session, though not independent ones.
     """
     rng = random.Random(seed)
+    opts = baseline_quality(opts)    # baselines and comparisons as --scaling-precise makes them
     base_args = session_args(opts)
     settings = gate_settings(opts)
     tallies = {kind: Tally() for kind in SLOWDOWN}

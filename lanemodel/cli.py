@@ -238,8 +238,9 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["rank"]:
+        from lanemodel.engine.rank import exit_process
         from lanemodel.engine.rank import main as rank_main
-        return rank_main(argv[1:])
+        exit_process(rank_main(argv[1:]))
     parser = build_parser()
     args = parser.parse_args(argv)
     try:

@@ -15,7 +15,7 @@ PRESET_NAMES = ("tiny", "small", "full")       # lanemodel.training.model.PRESET
 SCALING_MODES = ("strong", "weak")
 SPAWN_METHODS = ("fresh", "forkserver")
 LAUNCHERS = ("embedded", "torchrun")
-DEFAULT_SESSION_BUDGET_S = 240.0   # `./run bench` (1-16 processes, tiny) within 5 min on a 2-core guest
+DEFAULT_SESSION_BUDGET_S = 260.0   # `./run bench` (1-16 processes, tiny) within 5 min on a 2-core guest
 PLANNED_MIN_ROUNDS = 1             # launches every world size of a planned session gets (launchplan.MIN_LAUNCHES)
 PRECISE_ROUNDS, MAX_ROUNDS = 10, 20
 
@@ -294,6 +294,15 @@ def _resolve_launch_counts(settings: SweepSettings) -> SweepSettings:
     else:
         most = most or rounds
     return replace(settings, rounds=rounds, scaling_max_rounds=most, scaling_session_budget_s=budget or 0.0)
+
+
+def baseline_quality(settings: SweepSettings) -> SweepSettings:
+    """A planned run's settings made those of --scaling-precise (what the saved-baseline gate's error rates
+    were measured with); settings with explicit launch counts stay as they are."""
+    if not settings.scaling_session_budget_s:
+        return settings
+    return replace(settings, rounds=PRECISE_ROUNDS, scaling_max_rounds=MAX_ROUNDS, scaling_session_budget_s=0.0,
+                   scaling_precise=1)
 
 
 def check_batch_splits(settings: SweepSettings) -> None:

@@ -372,3 +372,23 @@ def test_model_from_measured_parts_is_reported_row_by_row_and_saved(docs, tmp_pa
     assert f"| 4 | {rows[1]['bound']} |" in section and f"{100 * rows[1]['relative_error']:+.1f}%" in section
     # the naive policy had no probes: said so, not left blank
     assert "No model from measured parts: needs the probes" in section
+
+
+def test_a_partial_run_says_why_at_the_top_of_the_report(docs, analysis, tmp_path):
+    outcome = outcome_of(make_config(), analysis, docs)
+    assert "Partial run" not in report_markdown(outcome, docs, tmp_path)
+    outcome.partial = ["interrupted (terminated by signal SIGTERM) during world size 4 (tuned), launch 2"]
+    text = report_markdown(outcome, docs, tmp_path)
+    banner = text.index("> **Partial run.** interrupted (terminated by signal SIGTERM) during world size 4")
+    assert banner < text.index("## Machine and configuration")
+
+
+def test_the_launches_section_sets_each_median_s_precision_beside_the_plan(docs, analysis, tmp_path):
+    outcome = outcome_of(make_config(), analysis, docs)
+    outcome.plan = {"budget_s": 240.0, "projected_s": 230.0, "session_s": 236.4, "world_sizes": [
+        {"threads": "tuned", "world_size": 1, "launches": 3, "cost_s": 7.0,
+         "reasons": ["its median enters every speedup"]}]}
+    rows = table_rows(report_markdown(outcome, docs, tmp_path), "Launches and precision", None)
+    spread = median_precision([d.kept_step_times for d in docs[("tuned", 1)]])
+    assert rows["1"][:6] == ["1", "`tuned`", f"2, ±{spread:.1%}, few", "3", "7", "its median enters every speedup"]
+    assert "Session budget 240 s" in report_markdown(outcome, docs, tmp_path)

@@ -64,7 +64,8 @@ class LaunchPlan:
         policy, ws = key
         cost = f"{'estimated ' if key in self.estimated else ''}{self.costs[key]:.0f} s a launch"
         why = f"; {'; '.join(self.reasons[key])}" if self.reasons[key] else ""
-        return f"world size {ws} ({policy}): {self.launches[key]} launches ({cost}{why})"
+        count = self.launches[key]
+        return f"world size {ws} ({policy}): {count} launch{'es' if count != 1 else ''} ({cost}{why})"
 
     def lines(self) -> list[str]:
         return [self.line(key) for key in self.launches]
@@ -117,7 +118,7 @@ def importance(throughput: Mapping[int, float], sizes: Collection[int]) -> tuple
         weights[sizes[0]] += len(sizes) - 1
         reasons[sizes[0]].append("its median enters every speedup")
         ranked = sorted((ws for ws in sizes if ws in throughput), key=lambda ws: -throughput[ws])
-        for ws, role in zip(ranked[:2], ("fastest so far", "runner-up to the fastest")):
+        for ws, role in zip(ranked[:2], ("fastest so far", "second fastest so far")):
             weights[ws] += 1.0
             reasons[ws].append(role)
         weights[sizes[-1]] += 1.0

@@ -35,9 +35,9 @@ def _run_rank(argv: list[str], env: dict[str, str], log_file: str) -> None:
     os.close(fd)
     os.environ.clear()
     os.environ.update(env)
-    from lanemodel.engine.rank import main
+    from lanemodel.engine.rank import exit_process, main
 
-    sys.exit(main(argv))
+    exit_process(main(argv))
 
 
 class ForkedRank:
