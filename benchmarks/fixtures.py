@@ -13,6 +13,7 @@ from benchmarks.planning import SessionPlanner
 from benchmarks.state import state_of
 from lanemodel.analysis.gate import metrics_gated, more_launches_needed
 from lanemodel.analysis.launchplan import LaunchPlan
+from lanemodel.analysis.outcome import SuiteOutcome
 from lanemodel.engine.progress import Progress
 from lanemodel.records import Launch, launch_name, warmup_name
 from lanemodel.settings import SweepSettings, look_sizes
@@ -92,6 +93,13 @@ def launch_plan(request: pytest.FixtureRequest, suite_options: SweepSettings, ru
                                    len(available_cpus()))
     state.planner.warm_up(run_launch)
     return state.planner
+
+
+@pytest.fixture
+def scaling_outcome(request: pytest.FixtureRequest) -> SuiteOutcome | None:
+    """What the session concluded (curve, report, gate), once every benchmark and probe has run: the gate
+    items' input; None when no launch finished."""
+    return state_of(request.config).finish()
 
 
 @pytest.fixture

@@ -1,6 +1,8 @@
 """The suite's pytest options and ini keys, generated from lanemodel.settings.OPTIONS (declared once there)."""
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from lanemodel.analysis.gate import GateSettings
@@ -20,18 +22,32 @@ def add_options(parser: pytest.Parser) -> None:
     for option in OPTIONS:
         switch = {"action": "store_const", "const": "1"} if option.switch else {}
         group.addoption(option.flag, dest=f"lanebench_{option.name}", default=None, **switch,
-                        help=argparse_help(f"{option.help} (ini {option.ini_key}, default {option.default!r})"))
+                        help=argparse_help(f"{option.help} (env {env_name(option.name)}, ini {option.ini_key}, "
+                                           f"default {option.default!r})"))
         parser.addini(option.ini_key, help=option.help, default=option.default)
 
 
+ENV_PREFIX = "LANEBENCH_"
+
+
+def env_name(option_name: str) -> str:
+    """The environment variable of an option (``world_sizes`` -> ``LANEBENCH_WORLD_SIZES``): how a CI
+    workflow sets the suite's options for every step at once."""
+    return ENV_PREFIX + option_name.upper()
+
+
 def read_options(config: pytest.Config) -> SweepSettings:
-    """Validated options, command line first, then pytest.ini, then the default; a bad one is a usage error."""
-    raw = {}
+    """Validated options: the command line first, then the environment (``LANEBENCH_<NAME>``; empty is unset),
+    then pytest.ini, then the default. A bad value is a usage error naming the flag or the variable."""
+    raw, sources = {}, {}
     for option in OPTIONS:
         value = config.getoption(f"lanebench_{option.name}")
+        if value is None and os.environ.get(env_name(option.name), "").strip():
+            value = os.environ[env_name(option.name)].strip()
+            sources[option.name] = f"{env_name(option.name)} ({option.flag})"
         raw[option.name] = value if value is not None else config.getini(option.ini_key)
     try:
-        return parse_settings(raw)
+        return parse_settings(raw, sources=sources)
     except SettingsError as exc:
         raise pytest.UsageError(str(exc)) from None
 

@@ -10,10 +10,12 @@ import pytest
 
 from benchmarks import suite
 from benchmarks.abtest import ref_saved_run
+from benchmarks.gate_items import GATE_MARKER, GateItems, compares, gate_cases
 from benchmarks.interruption import Interruption
 from benchmarks.options import add_options
 from benchmarks.session_setup import check_out_ref, history_runs, make_nodes, resolve_baseline
 from benchmarks.state import STATE_KEY, SuiteState, state_of
+from benchmarks.summary_file import summary_targets, write_summaries
 from lanemodel.analysis.gate import (
     BaselineError,
     check_comparable,
@@ -43,14 +45,17 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", f"{CALIBRATION_MARKER}: the gate's error rates, selected with "
                                        "--gate-calibration")
     config.addinivalue_line("markers", f"{PROBE_MARKER}: a cause probe run with the scaling group")
+    config.addinivalue_line("markers", f"{GATE_MARKER}: one verdict of the regression gate, after the benchmarks")
     state = config.stash[STATE_KEY] = SuiteState(config)
     if not _asks_for_suite(config):
         return
     config.pluginmanager.register(Interruption(state), "lanebench-interruption")
+    config.pluginmanager.register(GateItems(MARKER), "lanebench-gate-items")
     if config.getoption("numprocesses", None) and not hasattr(config, "workerinput"):
         raise pytest.UsageError(XDIST_REFUSAL)
     state.options  # noqa: B018  (bad options are a usage error now, before collection or any launch)
     state.gate  # noqa: B018
+    state.summaries = summary_targets(state.options)
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -71,6 +76,11 @@ def _asks_for_suite(config: pytest.Config) -> bool:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if metafunc.definition.get_closest_marker(GATE_MARKER) is not None:
+        gates = gate_cases(state_of(metafunc.config).options)
+        metafunc.parametrize(("thread_policy", "world_size", "gate_metric"), gates,
+                             ids=[f"{p}-ws{ws}-{metric}" for p, ws, metric in gates])
+        return
     if metafunc.definition.get_closest_marker(MARKER) is None:
         return
     opts = state_of(metafunc.config).options
@@ -151,12 +161,16 @@ def _progress(config: pytest.Config, steps: int, launches: int) -> Progress:
 
 
 def _select_group(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The scaling group by default; the performance group with --performance; calibration alone."""
+    """The scaling group by default (with the gate's items when the session compares); the performance group
+    with --performance; calibration alone."""
     performance = config.getoption("lanebench_performance")
     calibration = (config.getoption("lanebench_calibration") is not None
                    or config.getoption("lanebench_calibration_ab") is not None)
+    gated = not performance and not calibration and compares(config, state_of(config).options)
 
     def in_other_group(item: pytest.Item) -> bool:
+        if item.get_closest_marker(GATE_MARKER):
+            return not gated
         scaling = item.get_closest_marker(MARKER) is not None or item.get_closest_marker(PROBE_MARKER) is not None
         if item.get_closest_marker(CALIBRATION_MARKER):
             return not calibration
@@ -197,7 +211,10 @@ def _save_ref_run(config: pytest.Config, state: SuiteState, output_json: dict) -
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    outcome = state_of(session.config).finish()
+    state = state_of(session.config)
+    outcome = state.finish()
+    if state.summaries and (outcome is not None or state.interrupted):
+        write_summaries(outcome, state.options, state.summaries)
     if outcome is None or session.exitstatus != pytest.ExitCode.OK:
         return
     if outcome.gate is not None and outcome.gate.refused:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import atexit
 import time
 from contextlib import ExitStack
+from pathlib import Path
 
 import pytest
 
@@ -13,9 +14,10 @@ from benchmarks.abtest import ABSession
 from benchmarks.options import gate_settings, read_options
 from benchmarks.planning import SessionPlanner
 from lanemodel.analysis.claims import probes_from
+from lanemodel.analysis.curve import analyse, analysis_json
 from lanemodel.analysis.gate import GateSettings, GateSettingsError, Series, compare
 from lanemodel.analysis.history import SavedRun, compare_with_history
-from lanemodel.analysis.outcome import SuiteOutcome
+from lanemodel.analysis.outcome import Comparison, SuiteOutcome
 from lanemodel.engine.progress import Progress
 from lanemodel.records import LaunchSeries
 from lanemodel.settings import SweepSettings
@@ -54,6 +56,7 @@ class SuiteState:
         self.now = ""                              # what the session is doing, for the note of an interruption
         self.interrupted = ""                      # Ctrl-C or SIGTERM: when it came and what it stopped
         self.failures: list[str] = []              # launches that failed (a timeout among them), one line each
+        self.summaries: list[tuple[Path, bool]] = []   # where the reviewer's summary goes (path, append)
 
     @property
     def options(self) -> SweepSettings:
@@ -73,10 +76,28 @@ class SuiteState:
     def finish(self) -> SuiteOutcome | None:
         if self.outcome is None and self.series:
             self.outcome = suite.conclude(self.series, self.options, self.gate, self.current_benchmarks(),
-                                          self.judge(), self.baseline, self.baseline_name, self.extra_launches,
+                                          self.judge(), self.baseline_name, self.extra_launches,
                                           probes_from(self.rank_alone, self.bandwidth, self.allreduce), self.traces,
-                                          plan=self.plan_json(), partial=self.partial())
+                                          plan=self.plan_json(), partial=self.partial(),
+                                          comparison=self.comparison())
         return self.outcome
+
+    def comparison(self) -> Comparison | None:
+        """The other side of the gate, named for the summary, with its curve for the plots: REF's launches of
+        this session, a saved baseline's curve, or the history (no one curve)."""
+        if self.ab is not None:
+            code = self.ab.code
+            finished = {key: [launch for launch in launches if launch.finished]
+                        for key, launches in self.ab.series.items()}
+            finished = {key: launches for key, launches in finished.items() if launches}
+            return Comparison(f"{code.ref}@{code.commit[:7]}", "REF", f"--scaling-ab {code.ref}",
+                              analysis_json(analyse(finished)) if finished else {})
+        if self.history:
+            return Comparison(self.baseline_name, "history", f"--scaling-history {self.options.scaling_history}")
+        if self.baseline is not None:
+            return Comparison(Path(self.baseline_name).stem, "baseline", f"--scaling-baseline {self.baseline_name}",
+                              self.baseline.get("scaling", {}).get("analysis", {}))
+        return None
 
     def plan_json(self) -> dict | None:
         plan = self.planner.plan if self.planner is not None else None

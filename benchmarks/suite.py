@@ -10,7 +10,12 @@ from typing import TYPE_CHECKING
 
 from lanemodel.analysis.claims import Probes
 from lanemodel.analysis.gate import BaselineError, GateResult, GateSettings, Series, series_from_benchmarks
-from lanemodel.analysis.outcome import PROBE_DIR, SuiteOutcome, summarise_session  # PROBE_DIR: the cause probes
+from lanemodel.analysis.outcome import (  # PROBE_DIR: the cause probes
+    PROBE_DIR,
+    Comparison,
+    SuiteOutcome,
+    summarise_session,
+)
 from lanemodel.analysis.scaling import ScalingPoint
 from lanemodel.analysis.stats import Interval, median_of_launches
 from lanemodel.outputs.plots import plot_all
@@ -192,16 +197,17 @@ Judge = Callable[[dict[tuple[str, int], Series]], GateResult]
 
 
 def conclude(series: LaunchSeries, opts: SweepSettings, settings: GateSettings, current_benchmarks: list[dict],
-             judge: Judge | None, baseline: dict | None, baseline_name: str,
+             judge: Judge | None, baseline_name: str,
              extra_launches: list[str], probes: Probes | None = None,
              traces: dict[str, str] | None = None, plan: dict | None = None,
-             partial: list[str] | None = None) -> SuiteOutcome:
+             partial: list[str] | None = None, comparison: Comparison | None = None) -> SuiteOutcome:
     """Analysis, gate, plots and report from everything the session measured.
 
     ``judge`` is the gate against whatever this run is compared with (a saved baseline, REF's interleaved
-    launches, the history of saved runs); None when nothing is; ``baseline`` (a saved run) adds its curve
-    to the plots. ``plan``: how the session budget spent the launches; ``partial``: why the session measured
-    less than it set out to (interrupted, failed launches), so that the report says so.
+    launches, the history of saved runs); None when nothing is; ``comparison`` names that side and brings its
+    curve, which the plots draw beside this run's. ``plan``: how the session budget spent the launches;
+    ``partial``: why the session measured less than it set out to (interrupted, failed launches), so that the
+    report says so.
     """
     result = None
     if judge is not None:
@@ -212,8 +218,8 @@ def conclude(series: LaunchSeries, opts: SweepSettings, settings: GateSettings, 
     outcome = summarise_session(series, run_config(opts), result, settings, baseline_name, extra_launches,
                                 probes=probes)
     outcome.files.update(traces or {})
-    outcome.plan, outcome.partial = plan, list(partial or [])
-    baseline_curves = (baseline or {}).get("scaling", {}).get("analysis", {})
+    outcome.plan, outcome.partial, outcome.comparison = plan, list(partial or []), comparison
+    baseline_curves = outcome.reference_analysis
     results = Path(opts.results_dir)
     for policy, a in outcome.analysis.items():
         label = f"{opts.preset}, threads={policy}"

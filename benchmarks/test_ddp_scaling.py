@@ -6,11 +6,13 @@ cannot decide yet, or where the session plan (``launch_plan``, --rounds auto) gi
 more launches (``extend_launches``). With ``--scaling-ab REF`` each round is a block of one REF launch and one
 working-tree launch (``ab_block``), in a drawn order. Warm-up launches come first and never count: the first
 launch of a session ran up to 2x slower than the rest on this machine kind. A planned session runs its
-warm-ups up front, short, one per world size, as the plan's cost probes.
+warm-ups up front, short, one per world size, as the plan's cost probes. In a session that compares, the
+gate's verdicts follow as items of their own (``test_scaling_gate``), so that CI test pages list each one.
 """
 import pytest
 
 from benchmarks.abtest import REF
+from benchmarks.gate_items import judge_item
 from benchmarks.suite import launch_summary
 
 
@@ -40,3 +42,12 @@ def test_memory_bandwidth(benchmark, measure_bandwidth, suite_options):
     curve = benchmark.pedantic(measure_bandwidth, rounds=1, iterations=1)
     benchmark.extra_info["bandwidth"] = {str(k): v for k, v in curve.items()}
     assert curve[1]["total_gbs"] > 0
+
+
+@pytest.mark.scaling_gate
+def test_scaling_gate(scaling_outcome, thread_policy, world_size, gate_metric):
+    """One verdict of the regression gate, run after every benchmark (``benchmarks.gate_items``): failed when
+    regressed, with the ratio, its interval, p, the launches and what it was compared with; an xfail when
+    inconclusive (visible on every CI test page, never a failure: launches that cannot decide are not a
+    regression); passed when the data show any slowdown is inside the limit. Only in sessions that compare."""
+    judge_item(scaling_outcome, thread_policy, world_size, gate_metric)

@@ -196,6 +196,9 @@ OPTIONS: tuple[Option, ...] = (
            _number(float, 0.0, 0.5, low_open=True), scope="suite"),
     Option("scaling_session_sd", "0.03", "log-sd of the session-to-session offset of a step-time ratio, "
            "measured by --gate-calibration on this machine kind", _number(float, 0.0, 0.5), scope="suite"),
+    Option("scaling_summary_md", "", "write the gate's Markdown summary for a reviewer (headline, verdicts, both "
+           "sides' curves, what moved, how to reproduce) to this file; also appended to $GITHUB_STEP_SUMMARY "
+           "when that is set", _text, scope="suite"),
 )
 BY_NAME = {option.name: option for option in OPTIONS}
 
@@ -237,17 +240,21 @@ class SweepSettings:
     scaling_alpha: float
     scaling_beta: float
     scaling_session_sd: float
+    scaling_summary_md: str
 
-def parse_settings(raw: Mapping[str, str | None], scope: str = "suite") -> SweepSettings:
+def parse_settings(raw: Mapping[str, str | None], scope: str = "suite",
+                   sources: Mapping[str, str] | None = None) -> SweepSettings:
     """Parse every option (missing ones take their default) and check them together; ``scope`` "sweep"
-    skips the checks of options only the suite offers.
+    skips the checks of options only the suite offers; ``sources`` names where a value came from when that
+    was not its flag (an environment variable), so that an error names what the user set.
 
     Every combination that leaves nothing to measure is refused here, before any launch.
     """
     values = {}
     for option in OPTIONS:
         text = raw.get(option.name)
-        values[option.name] = option.parse(option.flag, option.default if text is None else str(text))
+        label = (sources or {}).get(option.name, option.flag)
+        values[option.name] = option.parse(label, option.default if text is None else str(text))
     settings = _resolve_launch_counts(SweepSettings(**values))
     if settings.drop_warmup >= settings.steps:
         raise SettingsError(f"--drop-warmup {settings.drop_warmup} leaves no step of --steps {settings.steps} "

@@ -25,6 +25,18 @@ from lanemodel.records import (
 )
 
 
+@dataclass(frozen=True)
+class Comparison:
+    """The other side of a gated session: its short name ("main@1a2b3c4"), what it is called beside this change
+    ("REF", "baseline", "history"), the options that compare with it again, and its curve in saved form
+    (analysis_json; empty for a history of runs)."""
+
+    against: str
+    side: str
+    flag: str
+    analysis: dict = field(default_factory=dict)
+
+
 @dataclass
 class SuiteOutcome:
     config: dict
@@ -38,6 +50,19 @@ class SuiteOutcome:
     probes: Probes = field(default_factory=Probes)             # rank alone per world size, memory bandwidth
     plan: dict | None = None                   # launchplan.LaunchPlan.as_json() when the session budget planned
     partial: list[str] = field(default_factory=list)          # why the session measured less than it set out to
+    comparison: Comparison | None = None       # what the gate compared with, for the summary and the plots
+
+    @property
+    def against(self) -> str:
+        return self.comparison.against if self.comparison else self.baseline_name
+
+    @property
+    def side_name(self) -> str:
+        return self.comparison.side if self.comparison else "baseline"
+
+    @property
+    def reference_analysis(self) -> dict:
+        return self.comparison.analysis if self.comparison else {}
 
     @property
     def verdicts(self) -> list[GateVerdict]:
