@@ -191,6 +191,7 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks, output_json:
     outcome = state.finish()
     if outcome is not None:
         output_json["scaling"] = outcome.saved_json()
+        output_json["scaling"]["report_md"] = Path(outcome.files["report"]).read_text()   # for the dashboard
         if state.ab is not None:
             output_json["scaling"]["ab"] = {**state.ab.describe(), "side": "working tree"}
             _save_ref_run(config, state, output_json)
@@ -202,6 +203,7 @@ def _save_ref_run(config: pytest.Config, state: SuiteState, output_json: dict) -
     import json
 
     ref_json = ref_saved_run(output_json, state.ab, suite.run_config(state.options), suite.launch_summary)
+    ref_json["scaling"]["analysis"] = state.outcome.reference_analysis if state.outcome else {}
     (Path(state.options.results_dir) / "ab_ref_run.json").write_text(json.dumps(ref_json, indent=1))
     session = getattr(config, "_benchmarksession", None)
     if session is not None and (session.save or session.autosave) and not state.ref_saved:

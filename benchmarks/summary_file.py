@@ -33,8 +33,10 @@ def summary_targets(opts: SweepSettings) -> list[tuple[Path, bool]]:
 def _writable(path: Path, name: str) -> Path:
     if path.is_dir():
         raise pytest.UsageError(f"{name} {path}: is a directory; give a file path for the summary")
-    if not path.parent.is_dir():
-        raise pytest.UsageError(f"{name} {path}: the directory {path.parent} does not exist")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise pytest.UsageError(f"{name} {path}: its directory cannot be made: {exc.strerror}") from None
     if not os.access(path if path.exists() else path.parent, os.W_OK):
         raise pytest.UsageError(f"{name} {path}: not writable")
     return path

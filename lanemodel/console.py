@@ -171,6 +171,26 @@ def cmd_report(args: argparse.Namespace) -> int:
     return NO_REGRESSION
 
 
+def cmd_publish(args: argparse.Namespace) -> int:
+    """The dashboard: a static site of every saved run, the history of the comparable ones and their change
+    points, each run's report."""
+    from lanemodel.analysis.history import load_runs
+    from lanemodel.outputs.dashboard import PublishError, publish
+
+    out = Path(args.out)
+    if out.exists() and not out.is_dir():      # refused before anything is read or written
+        print(f"error: --out {out} is a file; give a directory for the site", file=sys.stderr)
+        return BAD_INPUT
+    try:
+        runs, skipped = load_runs(Path(args.storage))
+        index = publish(runs, skipped, out)
+    except (BaselineError, PublishError) as exc:
+        print(f"error: --storage {args.storage}: {exc}", file=sys.stderr)
+        return BAD_INPUT
+    print(f"published {len(runs)} saved runs: {index}")
+    return NO_REGRESSION
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ddp-lane-bench", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -194,6 +214,10 @@ def build_parser() -> argparse.ArgumentParser:
     report = sub.add_parser("report", help="rebuild REPORT.md and the plots from a results directory")
     report.add_argument("dir", metavar="DIR")
     report.set_defaults(run=cmd_report)
+    site = sub.add_parser("publish", help="a static dashboard of the storage: history, change points, every run")
+    site.add_argument("--storage", default=".benchmarks", help="pytest-benchmark storage to read")
+    site.add_argument("--out", required=True, help="the site's directory (made if missing)")
+    site.set_defaults(run=cmd_publish)
     return parser
 
 

@@ -122,7 +122,7 @@ def _is_oversubscribed(docs: Sequence[Launch]) -> bool:
     return any(doc.oversubscribed for doc in docs)
 
 
-def _save(figure: Figure, path: Path) -> Path:
+def save_figure(figure: Figure, path: Path) -> Path:
     figure.savefig(path, dpi=DPI)
     return path
 
@@ -366,4 +366,4 @@ def plot_all(
         "step_time": step_time_figure(docs, label),
         "loss": loss_figure(docs, label),
     }
-    return {name: _save(figure, out_dir / FILE_NAMES[name]) for name, figure in figures.items()}
+    return {name: save_figure(figure, out_dir / FILE_NAMES[name]) for name, figure in figures.items()}
