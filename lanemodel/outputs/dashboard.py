@@ -166,7 +166,7 @@ def _points(curve: list[dict]) -> list[ScalingPoint]:
 
 
 def redraw_plots(analysis: dict, steps: int, reference: dict, out_dir: Path) -> dict[str, Path]:
-    """The plots a saved curve is enough for, per policy: ``out_dir/<policy>/<file>`` as REPORT.md links them;
+    """The plots a saved curve is enough for, per policy: ``out_dir/plots/<policy>/<file>``, as REPORT.md links them;
     ``reference``: the other side's saved curve (REF of an A/B run), drawn beside."""
     from lanemodel.outputs.plots import (
         FILE_NAMES,
@@ -193,7 +193,7 @@ def redraw_plots(analysis: dict, steps: int, reference: dict, out_dir: Path) -> 
                    "efficiency": efficiency_figure(points, base, policy),
                    "breakdown": breakdown_figure(breakdowns, over, policy)}
         for name, figure in figures.items():
-            path = out_dir / policy / FILE_NAMES[name]
+            path = out_dir / "plots" / policy / FILE_NAMES[name]
             path.parent.mkdir(parents=True, exist_ok=True)
             written[f"plots/{policy}/{FILE_NAMES[name]}"] = save_figure(figure, path)
     return written
