@@ -24,3 +24,25 @@ def gate_lines(stdout: str) -> list[str]:
     """The gate's verdict lines in the terminal summary (not its notes about extra launches)."""
     return [line.strip() for line in stdout.splitlines() if line.strip().startswith("world size ")
             and "_ratio" in line and " p=" in line and " -> " in line]
+
+
+GITHUB_WORKFLOW = ROOT / "examples" / "ci" / "github-actions.yml"
+
+
+def workflow_step(job: str, step_id: str, path: Path = GITHUB_WORKFLOW) -> tuple[str, dict[str, str]]:
+    """(the step's run script, the workflow's env) of one step of an example workflow."""
+    import yaml
+
+    workflow = yaml.safe_load(path.read_text())
+    (step,) = [step for step in workflow["jobs"][job]["steps"] if step.get("id") == step_id]
+    return step["run"], {key: str(value) for key, value in workflow.get("env", {}).items()}
+
+
+def run_workflow_step(repo: Path, script: str, env: dict[str, str],
+                      timeout: float = 900) -> subprocess.CompletedProcess:
+    """The script as GitHub runs a step (bash -e, pipefail), in ``repo``, with this interpreter's .venv."""
+    venv = repo / ".venv"
+    if not venv.exists():
+        venv.symlink_to(sys.prefix, target_is_directory=True)       # the .venv this test session runs in
+    return subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script], cwd=repo,
+                          capture_output=True, text=True, timeout=timeout, env={**clean_env(), **env})

@@ -7,7 +7,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from suite_helpers import ROOT, gate_lines, run_project
+from suite_helpers import ROOT, gate_lines, run_project, run_workflow_step, workflow_step
 
 from benchmarks.calibration import slow_commit_clone
 from lanemodel.engine.worktree import WORKTREE_PREFIX
@@ -33,36 +33,73 @@ def slow_repo(tmp_path_factory):
     return slow_commit_clone(tmp_path_factory.mktemp("slowrepo"), percent=100.0)
 
 
-def test_a_commit_twice_as_slow_regresses_against_its_parent_and_both_sides_are_saved(slow_repo, tmp_path):
+# The workflow's own variables, small: 2 blocks per world size (up to 4 while inconclusive), and a limit an A/A
+# session cannot pass by chance (its point estimate would have to exceed 1.5) while a 2x commit does.
+SMALL_WORKFLOW = {"LANEBENCH_STEPS": "5", "LANEBENCH_DROP_WARMUP": "1", "LANEBENCH_GLOBAL_BATCH": "4",
+                  "LANEBENCH_WARMUP_LAUNCHES": "0", "LANEBENCH_SCALING_AB_ROUNDS": "2",
+                  "LANEBENCH_SCALING_AB_MAX_SLOWDOWN": "1.5"}
+
+
+def junit_cases(path: Path) -> dict[str, str]:
+    """testcase name -> failure, skipped (xfail and skip) or passed."""
+    import xml.etree.ElementTree as ET
+
+    found = {}
+    for case in ET.parse(path).getroot().iter("testcase"):
+        kinds = [child.tag for child in case if child.tag in ("failure", "error", "skipped")]
+        found[case.get("name")] = kinds[0] if kinds else "passed"
+    return found
+
+
+def test_the_pull_request_workflow_fails_a_commit_twice_as_slow_and_passes_unchanged_code(slow_repo, tmp_path):
+    """The GitHub example's benchmark step, as written, in a clone whose last commit makes every step twice as
+    long: against its parent it exits 1, with a failed JUnit item naming ws2 and step_time, both sides saved,
+    the summary's headline naming 2 processes; against itself (A/A) it exits 0 with no failed item."""
+    script, env = workflow_step("ab-gate", "bench")
+    assert set(SMALL_WORKFLOW) <= set(env), "the test sets only variables the workflow itself uses"
+    step_summary = tmp_path / "step_summary.md"
     before = leftover_worktrees()
-    proc = run_project(slow_repo, tmp_path, *AB_RUN, "--scaling-ab", "HEAD~1", "--benchmark-save=slow")
+    proc = run_workflow_step(slow_repo, script, {**env, **SMALL_WORKFLOW, "BASE_SHA": "HEAD~1",
+                                                 "GITHUB_STEP_SUMMARY": str(step_summary)})
     assert proc.returncode == 1, proc.stdout + proc.stderr
+    cases = junit_cases(slow_repo / "results" / "junit.xml")
+    assert cases["test_scaling_gate[tuned-ws2-step_time]"] == "failure"
+    assert cases["test_ddp_scaling[tuned-ws1]"] == cases["test_ddp_scaling[tuned-ws2]"] == "passed"
     steps = [line for line in gate_lines(proc.stdout) if "step_time_ratio" in line]
     assert len(steps) == 2 and all("-> REGRESSED" in line for line in steps), steps
-    assert "interleaved in this session" in proc.stdout
+    summary = (slow_repo / "results" / "summary.md").read_text()
+    assert summary.startswith("## DDP scaling gate\n\n**REGRESSED: ") and "2 processes' step time x" in summary
+    assert step_summary.read_text() == summary
     parent = git(slow_repo, "rev-parse", "HEAD~1")
-    (ref_file,) = (tmp_path / "storage").rglob(f"*_ref-{parent[:12]}.json")
-    (tree_file,) = (tmp_path / "storage").rglob("*_slow.json")
+    storage = slow_repo / ".benchmarks"
+    (ref_file,) = storage.rglob(f"*_ref-{parent[:12]}.json")
+    (tree_file,) = storage.rglob("*_pr.json")
     assert ref_file.name < tree_file.name                       # REF is saved first
     ref, tree = json.loads(ref_file.read_text()), json.loads(tree_file.read_text())
     assert ref["commit_info"]["id"] == parent and ref["scaling"]["ab"]["side"] == "REF"
+    assert ref["scaling"]["analysis"]["tuned"]["curve"] and tree["scaling"]["report_md"].startswith("# DDP scaling")
     for bench in ref["benchmarks"]:
         assert bench["extra_info"]["code"]["commit"] == parent
         assert bench["stats"]["rounds"] == bench["extra_info"]["launches"] == len(bench["extra_info"]["step_times"])
-    order = tree["scaling"]["ab"]["order"]
-    for sides in order.values():
+    for sides in tree["scaling"]["ab"]["order"].values():
         assert sides.count("ref") == sides.count("current") >= 2
     ratios = {v["world_size"]: v["ratio"] for v in tree["scaling"]["gate"]["verdicts"]
               if v["metric"] == "step_time_ratio"}
     assert all(1.6 < ratio < 2.6 for ratio in ratios.values()), ratios
-    ref_metrics = list((tmp_path / "results" / "ab_ref").glob("metrics_tuned_ws2_launch*.json"))
+    ref_metrics = list((slow_repo / "results" / "ab_ref").glob("metrics_tuned_ws2_launch*.json"))
     assert len(ref_metrics) >= 2
     assert json.loads(ref_metrics[0].read_text())["launch"]["code"]["commit"] == parent
     assert leftover_worktrees() == before and len(git(slow_repo, "worktree", "list").splitlines()) == 1
-    compared = subprocess.run([sys.executable, "-m", "pytest_benchmark", "--storage",
-                               f"file://{tmp_path / 'storage'}", "compare"], capture_output=True, text=True,
-                              timeout=120)
+    compared = subprocess.run([sys.executable, "-m", "pytest_benchmark", "--storage", f"file://{storage}",
+                               "compare"], capture_output=True, text=True, timeout=120)
     assert compared.returncode == 0 and "test_ddp_scaling[tuned-ws2]" in compared.stdout
+
+    same = run_workflow_step(slow_repo, script, {**env, **SMALL_WORKFLOW, "BASE_SHA": "HEAD"})
+    assert same.returncode == 0, same.stdout + same.stderr
+    cases = junit_cases(slow_repo / "results" / "junit.xml")
+    gated = {name: kind for name, kind in cases.items() if name.startswith("test_scaling_gate")}
+    assert len(gated) == 3 and "failure" not in gated.values(), gated
+    assert "REGRESSED" not in (slow_repo / "results" / "summary.md").read_text().split("\n")[2]
 
 
 def test_a_failed_launch_leaves_no_worktree_behind(slow_repo, tmp_path):

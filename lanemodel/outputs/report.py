@@ -413,7 +413,8 @@ def reproduce_command(outcome: SuiteOutcome, results_dir: Path) -> str:
             f"--threads {','.join(cfg['threads'])}", f"--preset {cfg['preset']}", f"--scaling {cfg['scaling']}",
             f"--global-batch {cfg['global_batch']}", f"--steps {cfg['steps']}", f"--drop-warmup {cfg['drop_warmup']}",
             (f"--scaling-session-budget-s {cfg['session_budget_s']:g}" if cfg.get("session_budget_s")
-             else f"--rounds {cfg['rounds']}"), f"--results-dir {results_dir}"]
+             else f"--{'scaling-ab-' if outcome.side_name == 'REF' else ''}rounds {cfg['rounds']}"),
+            f"--results-dir {results_dir}"]
     if cfg["inject_comm_delay_ms"]:
         args.append(f"--inject-comm-delay-ms {cfg['inject_comm_delay_ms']:g}")
     if cfg.get("inject_step_slowdown"):
