@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from lanemodel.analysis.claims import Probes
+from lanemodel.analysis.curve import points_from_json
 from lanemodel.analysis.gate import BaselineError, GateResult, GateSettings, Series, series_from_benchmarks
 from lanemodel.analysis.outcome import (  # PROBE_DIR: the cause probes
     PROBE_DIR,
@@ -16,8 +17,7 @@ from lanemodel.analysis.outcome import (  # PROBE_DIR: the cause probes
     SuiteOutcome,
     summarise_session,
 )
-from lanemodel.analysis.scaling import ScalingPoint
-from lanemodel.analysis.stats import Interval, median_of_launches
+from lanemodel.analysis.stats import median_of_launches
 from lanemodel.outputs.plots import plot_all
 from lanemodel.outputs.report import write_report
 from lanemodel.records import Launch, LaunchSeries, metrics_path, save_launch
@@ -185,12 +185,6 @@ def launch_summary(launches: list[Launch]) -> dict:
         "launch_to_first_step": statistics.median(starts) if starts else None,
         "launches": len(launches), "step_times": step_times,
     }
-
-
-def points_from_json(curve: list[dict]) -> list[ScalingPoint]:
-    return [ScalingPoint(p["world_size"], Interval(**p["step_time"]), Interval(**p["speedup"]),
-                         Interval(**p["efficiency"]), p["samples_per_second"], p["oversubscribed"],
-                         p.get("reference_world_size")) for p in curve]
 
 
 Judge = Callable[[dict[tuple[str, int], Series]], GateResult]

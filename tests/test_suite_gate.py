@@ -277,7 +277,7 @@ def test_performance_group_prints_and_saves_each_ratio_with_its_target(tmp_path)
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "benchmarks/", "-p", "no:cacheprovider", "-q", "--performance",
          f"--benchmark-storage=file://{tmp_path / 'storage'}", "--benchmark-save=perf",
-         "--results-dir", str(tmp_path / "results"), "--world-sizes", "1,2,4", "--global-batch", "4",
+         "--results-dir", str(tmp_path / "results"), "--world-sizes", "1,2", "--global-batch", "2",
          "--steps", "3", "--drop-warmup", "1", "--rounds", "1"],
         cwd=ROOT, capture_output=True, text=True, timeout=600, env=clean_env())
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -285,7 +285,9 @@ def test_performance_group_prints_and_saves_each_ratio_with_its_target(tmp_path)
     (saved,) = (tmp_path / "storage").rglob("*_perf.json")
     infos = {b["name"]: b["extra_info"] for b in json.loads(saved.read_text())["benchmarks"]}
     ratios = {name: info for name, info in infos.items() if "ratio" in info}
-    assert len(ratios) == 5        # DDP vs plain, tuned vs naive at 1, 2, 4 ranks, timing on vs off
+    # DDP vs plain, tuned vs naive at 1 and 2 ranks, timing on vs off (4 ranks cannot split a global batch of 2:
+    # skipped, which keeps this test short)
+    assert len(ratios) == 4
     for name, info in ratios.items():
         # naive threads oversubscribe 2 cores: tuned / naive came out 0.049 at 2 ranks (tiny, batch 4)
         assert 0.001 < info["ratio_low"] <= info["ratio"] <= info["ratio_high"] < 1000, name
@@ -294,4 +296,4 @@ def test_performance_group_prints_and_saves_each_ratio_with_its_target(tmp_path)
     timed = infos["test_instrumentation_overhead_and_data_time"]
     assert 0.0 <= timed["data_time_share"] < 0.5
     starts = [info for name, info in infos.items() if "launch_to_first_step_s" in info]
-    assert len(starts) == 6 and all(0 < info["launch_to_first_step_s"] < 60 for info in starts)
+    assert len(starts) == 4 and all(0 < info["launch_to_first_step_s"] < 60 for info in starts)

@@ -168,6 +168,13 @@ def analyse(series: LaunchSeries, n_boot: int = 2000) -> dict[str, PolicyAnalysi
     return {policy: analyse_policy(policy, by_ws, n_boot) for policy, by_ws in by_policy(series).items()}
 
 
+def points_from_json(curve: list[dict]) -> list[ScalingPoint]:
+    """A saved curve (``analysis_json``'s ``curve``) as points again, for the plots of another run."""
+    return [ScalingPoint(p["world_size"], Interval(**p["step_time"]), Interval(**p["speedup"]),
+                         Interval(**p["efficiency"]), p["samples_per_second"], p["oversubscribed"],
+                         p.get("reference_world_size")) for p in curve]
+
+
 def model_json(a: PolicyAnalysis) -> dict | None:
     """The fitted model and the model from measured parts; ``holdout`` is the parts model's when it has one
     (the fitted model's is then ``fitted_holdout``)."""

@@ -14,13 +14,22 @@ import html
 import json
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from lanemodel.analysis.curve import points_from_json
 from lanemodel.analysis.gate import EFFICIENCY, STEP_TIME
 from lanemodel.analysis.history import ChangePoint, Point, SavedRun, comparable_runs, detect, trends
-from lanemodel.analysis.scaling import Breakdown, ScalingPoint
-from lanemodel.analysis.stats import Interval
+from lanemodel.analysis.scaling import Breakdown
+from lanemodel.outputs.plots import (
+    FILE_NAMES,
+    breakdown_figure,
+    efficiency_figure,
+    elapsed_figure,
+    save_figure,
+    speedup_figure,
+)
 
 METRIC_TITLES = {STEP_TIME: "median step time (s)", EFFICIENCY: "parallel efficiency"}
 REDRAWN = ("elapsed", "speedup", "efficiency", "breakdown")   # the plots a saved curve is enough for
@@ -83,7 +92,8 @@ def run_row(run: SavedRun) -> RunRow:
 # --- charts ------------------------------------------------------------------------------
 
 
-def _scale(values: list[float], size: float, flip: bool) -> callable:
+def _scale(values: list[float], size: float, flip: bool) -> Callable[[float], float]:
+    """Data to pixels along one axis, with a tenth of the range as margin (y grows downwards: ``flip``)."""
     finite = [v for v in values if math.isfinite(v)]
     low, high = min(finite), max(finite)
     span = (high - low) or abs(high) * 0.1 or 1.0
@@ -159,30 +169,15 @@ def index_html(rows: list[RunRow], series: dict, changes: list[ChangePoint], run
         + (f"<h2>Not in the charts</h2><ul>{skipped}</ul>" if skipped else "")))
 
 
-def _points(curve: list[dict]) -> list[ScalingPoint]:
-    return [ScalingPoint(p["world_size"], Interval(**p["step_time"]), Interval(**p["speedup"]),
-                         Interval(**p["efficiency"]), p["samples_per_second"], p["oversubscribed"],
-                         p.get("reference_world_size")) for p in curve]
-
-
 def redraw_plots(analysis: dict, steps: int, reference: dict, out_dir: Path) -> dict[str, Path]:
     """The plots a saved curve is enough for, per policy: ``out_dir/plots/<policy>/<file>``, as REPORT.md links them;
     ``reference``: the other side's saved curve (REF of an A/B run), drawn beside."""
-    from lanemodel.outputs.plots import (
-        FILE_NAMES,
-        breakdown_figure,
-        efficiency_figure,
-        elapsed_figure,
-        save_figure,
-        speedup_figure,
-    )
-
     written = {}
     for policy, saved in analysis.items():
-        points = _points(saved.get("curve", []))
+        points = points_from_json(saved.get("curve", []))
         if not points:
             continue
-        base = _points(reference.get(policy, {}).get("curve", [])) or None
+        base = points_from_json(reference.get(policy, {}).get("curve", [])) or None
         wall = {int(ws): t for ws, t in saved.get("wall_time", {}).items()}
         over = {p.world_size: p.oversubscribed for p in points}
         fields = Breakdown.__dataclass_fields__
