@@ -33,7 +33,7 @@ from lanemodel.outputs.plots import (
 
 METRIC_TITLES = {STEP_TIME: "median step time (s)", EFFICIENCY: "parallel efficiency"}
 REDRAWN = ("elapsed", "speedup", "efficiency", "breakdown")   # the plots a saved curve is enough for
-CHART_W, CHART_H, PAD = 640, 180, 36
+CHART_W, CHART_H, PAD = 640, 200, 40
 STYLE = """
 body { font-family: system-ui, sans-serif; margin: 2em; max-width: 1100px; color: #222; }
 table { border-collapse: collapse; margin: 1em 0; font-size: 14px; }
@@ -44,6 +44,7 @@ tr.regressed td { background: #fde2e1; }
 .band { fill: #4c72b0; fill-opacity: 0.2; stroke: none; }
 .line { fill: none; stroke: #4c72b0; stroke-width: 2; }
 .dot { fill: #4c72b0; }
+.tick { stroke: #ddd; stroke-width: 1; }
 .change { stroke: #c0392b; stroke-dasharray: 5 4; stroke-width: 1.5; }
 .missing { color: #888; font-style: italic; }
 img { max-width: 100%; }
@@ -115,6 +116,10 @@ def history_svg(points: list[Point], run_ids: list[str], changes: list[ChangePoi
         upper = [f"{x(position[p.run_id]):.1f},{y(p.high):.1f}" for p in banded]
         lower = [f"{x(position[p.run_id]):.1f},{y(p.low):.1f}" for p in reversed(banded)]
         parts.append(f'<polygon class="band" points="{" ".join(upper + lower)}"/>')
+    values = [v for p in points for v in (p.value, p.low, p.high) if math.isfinite(v)]
+    for value in (min(values), max(values)):       # the scale: the lowest and highest value drawn
+        parts.append(f'<line class="tick" x1="{PAD - 4}" x2="{CHART_W - PAD}" y1="{y(value):.1f}" '
+                     f'y2="{y(value):.1f}"/><text x="2" y="{y(value) + 4:.1f}" font-size="10">{value:.3g}</text>')
     line = " ".join(f"{x(position[p.run_id]):.1f},{y(p.value):.1f}" for p in points)
     parts.append(f'<polyline class="line" points="{line}"/>')
     for p in points:
@@ -125,8 +130,11 @@ def history_svg(points: list[Point], run_ids: list[str], changes: list[ChangePoi
         parts.append(f'<line class="change" data-change-run="{html.escape(change.run_id)}" x1="{at:.1f}" '
                      f'x2="{at:.1f}" y1="{PAD - 8}" y2="{CHART_H - PAD + 8}"><title>change point at '
                      f'{html.escape(change.run_id)}: x{change.ratio:.3f}, p={change.p_value:.2g}</title></line>')
-    parts.append(f'<text x="{PAD}" y="{CHART_H - 8}" font-size="11">{html.escape(run_ids[0])} .. '
-                 f'{html.escape(run_ids[-1])} (oldest first)</text></svg>')
+    for run_id, i in position.items():             # each run's number under its place
+        parts.append(f'<text x="{x(i):.1f}" y="{CHART_H - PAD + 18}" font-size="10" text-anchor="middle">'
+                     f'{html.escape(run_id.split("_")[0])}</text>')
+    parts.append(f'<text x="{PAD}" y="{CHART_H - 4}" font-size="11">saved runs {html.escape(run_ids[0])} .. '
+                 f'{html.escape(run_ids[-1])}, oldest first</text></svg>')
     return "".join(parts)
 
 

@@ -419,8 +419,8 @@ def reproduce_command(outcome: SuiteOutcome, results_dir: Path) -> str:
         args.append(f"--inject-comm-delay-ms {cfg['inject_comm_delay_ms']:g}")
     if cfg.get("inject_step_slowdown"):
         args.append(f"--inject-step-slowdown {cfg['inject_step_slowdown']:g}")
-    if outcome.comparison is not None:
-        args.append(outcome.comparison.flag)
+    if outcome.comparison is not None or outcome.baseline_name:
+        args.append(outcome.comparison.flag if outcome.comparison else f"--scaling-baseline {outcome.baseline_name}")
     return " ".join(args)
 
 
