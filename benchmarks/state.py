@@ -90,7 +90,8 @@ class SuiteState:
             finished = {key: [launch for launch in launches if launch.finished]
                         for key, launches in self.ab.series.items()}
             finished = {key: launches for key, launches in finished.items() if launches}
-            return Comparison(f"{code.ref}@{code.commit[:7]}", "REF", f"--scaling-ab {code.ref}",
+            named = "" if code.commit.startswith(code.ref) else f"{code.ref}@"      # a commit id names itself
+            return Comparison(f"{named}{code.commit[:7]}", "REF", f"--scaling-ab {code.ref}",
                               analysis_json(analyse(finished)) if finished else {})
         if self.history:
             return Comparison(self.baseline_name, "history", f"--scaling-history {self.options.scaling_history}")

@@ -33,10 +33,10 @@ def slow_repo(tmp_path_factory):
     return slow_commit_clone(tmp_path_factory.mktemp("slowrepo"), percent=100.0)
 
 
-# The workflow's own variables, small: 2 blocks per world size (up to 4 while inconclusive), and a limit an A/A
-# session cannot pass by chance (its point estimate would have to exceed 1.5) while a 2x commit does.
-SMALL_WORKFLOW = {"LANEBENCH_STEPS": "5", "LANEBENCH_DROP_WARMUP": "1", "LANEBENCH_GLOBAL_BATCH": "4",
-                  "LANEBENCH_WARMUP_LAUNCHES": "0", "LANEBENCH_SCALING_AB_ROUNDS": "2",
+# The workflow's own variables, small: 2 processes only, 2 blocks (up to 4 while inconclusive), and a limit an
+# A/A session cannot pass by chance (its point estimate would have to exceed 1.5) while a 2x commit does.
+SMALL_WORKFLOW = {"LANEBENCH_WORLD_SIZES": "2", "LANEBENCH_STEPS": "5", "LANEBENCH_DROP_WARMUP": "1",
+                  "LANEBENCH_GLOBAL_BATCH": "4", "LANEBENCH_WARMUP_LAUNCHES": "0", "LANEBENCH_SCALING_AB_ROUNDS": "2",
                   "LANEBENCH_SCALING_AB_MAX_SLOWDOWN": "1.5"}
 
 
@@ -64,9 +64,9 @@ def test_the_pull_request_workflow_fails_a_commit_twice_as_slow_and_passes_uncha
     assert proc.returncode == 1, proc.stdout + proc.stderr
     cases = junit_cases(slow_repo / "results" / "junit.xml")
     assert cases["test_scaling_gate[tuned-ws2-step_time]"] == "failure"
-    assert cases["test_ddp_scaling[tuned-ws1]"] == cases["test_ddp_scaling[tuned-ws2]"] == "passed"
+    assert cases["test_ddp_scaling[tuned-ws2]"] == "passed"
     steps = [line for line in gate_lines(proc.stdout) if "step_time_ratio" in line]
-    assert len(steps) == 2 and all("-> REGRESSED" in line for line in steps), steps
+    assert len(steps) == 1 and "-> REGRESSED" in steps[0], steps
     summary = (slow_repo / "results" / "summary.md").read_text()
     assert summary.startswith("## DDP scaling gate\n\n**REGRESSED: ") and "2 processes' step time x" in summary
     assert "\n| 2 | tuned | step time | **REGRESSED** | " in summary
@@ -86,7 +86,7 @@ def test_the_pull_request_workflow_fails_a_commit_twice_as_slow_and_passes_uncha
         assert sides.count("ref") == sides.count("current") >= 2
     ratios = {v["world_size"]: v["ratio"] for v in tree["scaling"]["gate"]["verdicts"]
               if v["metric"] == "step_time_ratio"}
-    assert all(1.6 < ratio < 2.6 for ratio in ratios.values()), ratios
+    assert list(ratios) == [2] and 1.6 < ratios[2] < 2.6, ratios
     ref_metrics = list((slow_repo / "results" / "ab_ref").glob("metrics_tuned_ws2_launch*.json"))
     assert len(ref_metrics) >= 2
     assert json.loads(ref_metrics[0].read_text())["launch"]["code"]["commit"] == parent
@@ -101,7 +101,7 @@ def test_the_pull_request_workflow_fails_a_commit_twice_as_slow_and_passes_uncha
     assert same.returncode == 0, same.stdout + same.stderr
     cases = junit_cases(slow_repo / "results" / "junit.xml")
     gated = {name: kind for name, kind in cases.items() if name.startswith("test_scaling_gate")}
-    assert len(gated) == 3 and "failure" not in gated.values(), gated
+    assert list(gated) == ["test_scaling_gate[tuned-ws2-step_time]"] and gated[list(gated)[0]] != "failure", gated
     assert "REGRESSED" not in (slow_repo / "results" / "summary.md").read_text().split("\n")[2]
 
 

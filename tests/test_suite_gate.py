@@ -11,8 +11,10 @@ from lanemodel.records import SCHEMA_VERSION
 
 pytestmark = pytest.mark.engine
 # 3 launches, and up to 6 where the gate cannot decide.
+# No warm-up launches: the gate's tests use effects (2x, 300 ms, limits of 1.5) far beyond a first launch's
+# slowness, and each session is shorter by a launch per world size.
 SMALL_RUN = ["--world-sizes", "1,2", "--steps", "5", "--drop-warmup", "1", "--rounds", "3", "--scaling-max-rounds", "6",
-             "--global-batch", "4", "--probes", "0"]
+             "--global-batch", "4", "--probes", "0", "--warmup-launches", "0"]
 PLOTS = ("elapsed_vs_processes", "speedup_vs_processes", "efficiency_vs_processes", "time_breakdown",
          "step_time_over_steps", "loss_over_steps")
 
@@ -123,7 +125,7 @@ def test_a_a_comparison_never_regresses(saved):
     tmp, _, _ = saved
     # Regressed needs a point estimate past the limit: an A/A ratio beyond 1.5 is far outside the noise.
     proc = run_suite(tmp, "--benchmark-compare=0001", "--benchmark-save=aa", "--scaling-max-slowdown", "1.5",
-                     "--scaling-max-efficiency-drop", "0.4")
+                     "--scaling-max-efficiency-drop", "0.4", "--scaling-max-rounds", "3")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "regression gate against" in proc.stdout and "no regression" in proc.stdout
     assert len(gate_lines(proc.stdout)) == 3 and not any("REGRESSED" in line for line in gate_lines(proc.stdout))
@@ -152,7 +154,8 @@ def test_a_2x_step_slowdown_always_regresses_at_every_world_size(saved):
 def test_injected_communication_delay_fails_the_gate_naming_the_world_size(saved):
     tmp, _, _ = saved
     proc = run_suite(tmp, "--benchmark-compare=0001", "--scaling-max-slowdown", "1.5",
-                     "--scaling-max-efficiency-drop", "0.4", "--inject-comm-delay-ms", "300")
+                     "--scaling-max-efficiency-drop", "0.4", "--inject-comm-delay-ms", "300",
+                     "--scaling-max-rounds", "3")
     assert proc.returncode == 1, proc.stdout + proc.stderr
     regressed = [line for line in gate_lines(proc.stdout) if "REGRESSED" in line]
     assert regressed and all(line.startswith("world size 2 (tuned)") for line in regressed)
@@ -208,10 +211,11 @@ def test_scaling_baseline_by_name_is_found_or_refused(saved):
     tmp, _, _ = saved
     missing = run_suite(tmp, "--scaling-baseline", "nosuchrun", timeout=120)
     assert missing.returncode == 4 and "no saved benchmark run matches --scaling-baseline 'nosuchrun'" in missing.stderr
-    found = run_suite(tmp, "--scaling-baseline", "baseline", "--scaling-max-slowdown", "1.5",
-                      "--scaling-max-efficiency-drop", "0.4")
+    found = run_suite(tmp, "--scaling-baseline", "baseline", "--scaling-max-slowdown", "1.5", "--world-sizes", "1",
+                      "--rounds", "2", "--scaling-max-rounds", "2")
     assert found.returncode == 0, found.stdout + found.stderr
     assert "regression gate against" in found.stdout and "0001_baseline.json" in found.stdout
+    assert "world size 2 (tuned) is only in the baseline, so it is not gated" in found.stdout
 
 
 def test_baseline_from_another_configuration_is_refused_before_measuring(saved):
