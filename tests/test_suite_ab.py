@@ -146,8 +146,8 @@ def test_a_ref_that_names_no_commit_is_refused_before_any_launch(tmp_path):
 
 def test_history_gate_judges_against_the_spread_of_saved_runs(tmp_path):
     """Two saved runs 3 % apart are the history; a run with every step twice as long regresses against it."""
-    small = ["--world-sizes", "1", "--steps", "5", "--drop-warmup", "1", "--global-batch", "4", "--rounds", "3",
-             "--scaling-max-rounds", "3", "--warmup-launches", "0", "--probes", "0"]
+    small = ["--world-sizes", "1", "--steps", "5", "--drop-warmup", "1", "--global-batch", "4", "--rounds", "2",
+             "--scaling-max-rounds", "2", "--warmup-launches", "0", "--probes", "0"]
     first = run_project(ROOT, tmp_path, *small, "--benchmark-save=h")
     assert first.returncode == 0, first.stdout + first.stderr
     (saved,) = (tmp_path / "storage").rglob("0001_h.json")

@@ -198,8 +198,8 @@ def test_a_baseline_from_the_other_launcher_is_refused_before_measuring(saved):
 
 
 def test_the_suite_runs_its_launches_as_torchrun_jobs(tmp_path):
-    proc = run_suite(tmp_path, "--launcher", "torchrun", "--world-sizes", "2", "--rounds", "2",
-                     "--scaling-max-rounds", "2", "--warmup-launches", "0", "--benchmark-save=tr")
+    proc = run_suite(tmp_path, "--launcher", "torchrun", "--world-sizes", "2", "--rounds", "1",
+                     "--scaling-max-rounds", "1", "--benchmark-save=tr")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for path in (tmp_path / "results").glob("metrics_tuned_ws*_launch*.json"):
         assert json.loads(path.read_text())["launch"]["launcher"] == "torchrun", path
@@ -212,7 +212,7 @@ def test_scaling_baseline_by_name_is_found_or_refused(saved):
     missing = run_suite(tmp, "--scaling-baseline", "nosuchrun", timeout=120)
     assert missing.returncode == 4 and "no saved benchmark run matches --scaling-baseline 'nosuchrun'" in missing.stderr
     found = run_suite(tmp, "--scaling-baseline", "baseline", "--scaling-max-slowdown", "1.5", "--world-sizes", "1",
-                      "--rounds", "2", "--scaling-max-rounds", "2")
+                      "--rounds", "2", "--scaling-max-rounds", "2", "--results-dir", str(tmp / "results-found"))
     assert found.returncode == 0, found.stdout + found.stderr
     assert "regression gate against" in found.stdout and "0001_baseline.json" in found.stdout
     assert "world size 2 (tuned) is only in the baseline, so it is not gated" in found.stdout

@@ -12,6 +12,7 @@ from lanemodel.outputs.report import fmt_ratio, fmt_seconds, markdown_table, pro
 
 MAX_CHARS = 65_536          # GitHub's limit for a pull-request comment
 CAUSE_ROWS = 8              # the largest moves of the breakdown's parts, over every world size
+MIN_PART_S = 1e-3           # a part below a millisecond a step has no meaningful ratio
 METRIC_WORDS = {"step_time_ratio": "step time", "efficiency_ratio": "parallel efficiency"}
 
 
@@ -117,7 +118,7 @@ def causes_section(outcome: SuiteOutcome, current: dict) -> list[str]:
     if not moved:
         return []
     rows = [[str(ws), policy, cause, f"{before:.4f}", f"{after:.4f}", f"{after - before:+.4f}",
-             f"{after / before:.2f}x" if before > 0 else "-"] for _, policy, ws, cause, before, after in moved]
+             f"{after / before:.2f}x" if before > MIN_PART_S else "-"] for _, policy, ws, cause, before, after in moved]
     return ["### What moved", "",
             f"Seconds per step of each measured part of the step, {outcome.side_name} against this change, "
             "largest changes first (the parts sum to the median step time; `wait` is the slowest rank's lead "

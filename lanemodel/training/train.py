@@ -128,18 +128,18 @@ def train(cfg: TrainConfig, ctx: RankContext, recorder: RecordSink | None = None
             optimizer.step()
             optimizer.zero_grad(set_to_none=not cfg.gradient_as_bucket_view)
             scheduler.step()
-            t_optimized = time.perf_counter()
+            t4 = optimized = time.perf_counter()
             if cfg.step_slowdown_pct:
                 # Stands for slower code: the step is stretched by a sleep, which no timer attributes ("other").
-                time.sleep((time.perf_counter() - t0) * cfg.step_slowdown_pct / 100.0)
-            t4 = time.perf_counter()
+                time.sleep((t4 - t0) * cfg.step_slowdown_pct / 100.0)
+                t4 = time.perf_counter()
             cpu = cpucounters.step_fields(cpu_before, cpucounters.sample())
             comm, exposed, buckets, busy = timer.take() if timer else (None, None, None, None)
             record = StepRecord(
                 step=step, loss=loss.item(), batch_size=len(images), global_batch_size=len(images) * ctx.world_size,
                 lr=lr, step_time=t4 - t0, total_elapsed=t4 - first_start, start_time=start_wall,
                 end_time=start_wall + (t4 - t0), data_time=t1 - t0, forward_time=t2 - t1, backward_time=t3 - t2,
-                comm_time=comm, comm_exposed_time=exposed, comm_buckets=buckets, optimizer_time=t_optimized - t3,
+                comm_time=comm, comm_exposed_time=exposed, comm_buckets=buckets, optimizer_time=optimized - t3,
                 rank=ctx.rank, world_size=ctx.world_size, comm_busy_time=busy, **cpu)
             records.append(record)
             if recorder:
