@@ -1,4 +1,5 @@
-"""A DDP communication hook that all-reduces each gradient bucket and times it.
+"""DDP communication hooks that all-reduce each gradient bucket and time it: plain (fp32), compressed to
+fp16/bf16, or PowerSGD (``--comm-hook``); every one records the bytes it actually sent.
 
 DDP launches a bucket's all-reduce as soon as its gradients are ready, so all-reduce overlaps the
 rest of backward. The hook keeps each bucket's (start, end, bytes); ``exposed`` is the part after
@@ -20,6 +21,7 @@ class CommTimer:
     delay_s: float = 0.0
     group: object = None
     spans: list = field(default_factory=list)
+    powersgd: object = None     # the PowerSGDState, with --comm-hook powersgd:RANK
 
     def take(self) -> tuple[float, float, int, float]:
         """(total all-reduce seconds, exposed seconds, bucket count, busy seconds) since the last call."""
@@ -55,3 +57,63 @@ def timed_allreduce_hook(state: CommTimer, bucket: dist.GradBucket) -> torch.fut
         return fut.value()[0]
 
     return future.then(finish)
+
+
+def _finish_span(state: CommTimer, start: float, sent_bytes: int) -> None:
+    if state.delay_s:
+        time.sleep(state.delay_s)
+    state.spans.append((start, time.perf_counter(), sent_bytes))
+
+
+def compressed_allreduce_hook(dtype: torch.dtype):
+    """A hook that averages the bucket in ``dtype`` (half the bytes of fp32) and writes it back in fp32."""
+    def hook(state: CommTimer, bucket: dist.GradBucket) -> torch.futures.Future[torch.Tensor]:
+        buffer = bucket.buffer()
+        start = time.perf_counter()
+        compressed = buffer.to(dtype).div_(state.world_size)
+        future = dist.all_reduce(compressed, group=state.group, async_op=True).get_future()
+
+        def finish(fut: torch.futures.Future) -> torch.Tensor:
+            _finish_span(state, start, compressed.numel() * compressed.element_size())
+            buffer.copy_(fut.value()[0])
+            return buffer
+
+        return future.then(finish)
+    return hook
+
+
+def timed_powersgd_hook(state: CommTimer, bucket: dist.GradBucket) -> torch.futures.Future[torch.Tensor]:
+    """torch's PowerSGD hook, timed; the bytes are those of the factors and the uncompressed tensors it sent
+    (PowerSGD's own count of elements after compression), or the whole bucket before it starts."""
+    from torch.distributed.algorithms.ddp_comm_hooks.powerSGD_hook import powerSGD_hook
+
+    powersgd = state.powersgd
+    before = powersgd.total_numel_after_compression
+    compressing = powersgd.iter >= powersgd.start_powerSGD_iter
+    start = time.perf_counter()
+    future = powerSGD_hook(powersgd, bucket)
+    sent = bucket.buffer().element_size() * (powersgd.total_numel_after_compression - before if compressing
+                                             else bucket.buffer().numel())
+
+    def finish(fut: torch.futures.Future) -> torch.Tensor:
+        _finish_span(state, start, sent)
+        return fut.value()
+
+    return future.then(finish)
+
+
+def register_hook(model, timer: CommTimer, comm_hook: str, powersgd_rank: int, start_iter: int,
+                  warm_start: bool) -> None:
+    """The timed hook ``comm_hook`` names (config.parse_comm_hook), on a DDP model."""
+    if comm_hook == "powersgd":
+        from torch.distributed.algorithms.ddp_comm_hooks.powerSGD_hook import PowerSGDState
+
+        timer.powersgd = PowerSGDState(process_group=timer.group, matrix_approximation_rank=powersgd_rank,
+                                       start_powerSGD_iter=start_iter, warm_start=warm_start,
+                                       min_compression_rate=1)
+        model.register_comm_hook(timer, timed_powersgd_hook)
+    elif comm_hook in ("fp16", "bf16"):
+        model.register_comm_hook(timer, compressed_allreduce_hook(getattr(torch, {"fp16": "float16",
+                                                                                  "bf16": "bfloat16"}[comm_hook])))
+    else:
+        model.register_comm_hook(timer, timed_allreduce_hook)

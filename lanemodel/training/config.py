@@ -14,6 +14,23 @@ def knob(default, help_text: str):
     return field(default=default, metadata={"help": help_text})
 
 
+COMM_HOOKS = ("none", "fp16", "bf16", "powersgd")
+
+
+def parse_comm_hook(text: str) -> tuple[str, int]:
+    """'powersgd:2' -> ('powersgd', 2); 'bf16' -> ('bf16', 0). A ValueError names what is wrong."""
+    kind, _, rank = text.partition(":")
+    if kind not in COMM_HOOKS:
+        raise ValueError(f"comm_hook {text!r}: unknown; choose one of none, fp16, bf16, powersgd:RANK")
+    if kind != "powersgd":
+        if rank:
+            raise ValueError(f"comm_hook {text!r}: only powersgd takes a rank")
+        return kind, 0
+    if not rank.isdigit() or int(rank) < 1:
+        raise ValueError(f"comm_hook {text!r}: PowerSGD needs a whole rank >= 1, e.g. powersgd:1")
+    return kind, int(rank)
+
+
 @dataclass
 class TrainConfig:
     """One training run. Strong scaling splits ``global_batch`` across ranks; weak gives each rank ``rank_batch``."""
@@ -41,6 +58,13 @@ class TrainConfig:
     channels_last: bool = knob(False, "channels-last memory format (3 % faster on small at 2 ranks, "
                                       "12-15 % slower on tiny)")
     instrument_comm: bool = knob(True, "time every bucket's all-reduce with a communication hook")
+    comm_hook: str = knob("none", "gradient communication: none (fp32 all-reduce), fp16 or bf16 (buckets "
+                                  "all-reduced in half precision), powersgd:RANK (low-rank compression, Vogels "
+                                  "et al. 2019, with error feedback)")
+    powersgd_start_iter: int = knob(2, "with powersgd: plain all-reduce before this step (at least 2)")
+    powersgd_warm_start: bool = knob(True, "with powersgd: reuse the last step's factors as the next start")
+    accumulate: int = knob(1, "micro-batches per optimizer step (the rank's batch split K ways; all-reduce "
+                              "only after the last, under DDP's no_sync): the global batch is unchanged")
     comm_delay_ms: float = 0.0       # sleep added to every all-reduce: a known slowdown for testing the gate
     step_slowdown_pct: float = 0.0   # every step made this much longer by a sleep at its end: a known slowdown
     collective_timeout_s: float = knob(120.0, "seconds a collective may wait before gloo gives up")
@@ -69,6 +93,20 @@ class TrainConfig:
             raise ValueError(f"comm delay must be >= 0 ms, got {self.comm_delay_ms}")
         if self.step_slowdown_pct < 0:
             raise ValueError(f"step slowdown must be >= 0 %, got {self.step_slowdown_pct}")
+        parse_comm_hook(self.comm_hook)
+        if self.powersgd_start_iter < 2:
+            raise ValueError(f"powersgd_start_iter must be at least 2 (PowerSGD starts after DDP's first two "
+                             f"steps), got {self.powersgd_start_iter}")
+        if self.accumulate < 1:
+            raise ValueError(f"accumulate must be at least 1 micro-batch per step, got {self.accumulate}")
+
+    def micro_batch_size(self, world_size: int) -> int:
+        """The batch of one forward/backward: the rank's batch split ``accumulate`` ways, evenly or refused."""
+        batch = self.rank_batch_size(world_size)
+        if batch % self.accumulate:
+            raise ValueError(f"accumulate {self.accumulate} does not divide the per-rank batch {batch} at world "
+                             f"size {world_size}")
+        return batch // self.accumulate
 
     def rank_batch_size(self, world_size: int) -> int:
         """This rank's batch; strong scaling refuses a global batch that does not split evenly."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -13,8 +14,8 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from lanemodel.records import StepRecord
 from lanemodel.training import cpucounters
-from lanemodel.training.commhook import CommTimer, timed_allreduce_hook
-from lanemodel.training.config import TrainConfig
+from lanemodel.training.commhook import CommTimer, register_hook
+from lanemodel.training.config import TrainConfig, parse_comm_hook
 from lanemodel.training.data import CachedLaneDataset, load_frame_cache, normalise
 from lanemodel.training.losses import lane_loss
 from lanemodel.training.model import LaneNet, get_preset
@@ -54,11 +55,12 @@ def build_model(cfg: TrainConfig, ctx: RankContext) -> tuple[torch.nn.Module, Co
     model = DistributedDataParallel(model, bucket_cap_mb=cfg.bucket_cap_mb, static_graph=cfg.static_graph,
                                     gradient_as_bucket_view=cfg.gradient_as_bucket_view)
     timer = None
-    if cfg.instrument_comm or cfg.comm_delay_ms:
+    kind, rank = parse_comm_hook(cfg.comm_hook)
+    if cfg.instrument_comm or cfg.comm_delay_ms or kind != "none":
         # The injected delay stands for a slower network, so a world of one (no peer) is not delayed.
         delay_s = cfg.comm_delay_ms / 1000.0 if ctx.world_size > 1 else 0.0
         timer = CommTimer(world_size=ctx.world_size, delay_s=delay_s)
-        model.register_comm_hook(timer, timed_allreduce_hook)
+        register_hook(model, timer, kind, rank, cfg.powersgd_start_iter, cfg.powersgd_warm_start)
     return model, timer
 
 
@@ -73,6 +75,7 @@ def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opt
 def build_loader(cfg: TrainConfig, ctx: RankContext) -> tuple[DataLoader, DistributedSampler]:
     dataset = CachedLaneDataset(load_frame_cache(cfg.data_dir, get_preset(cfg.preset, cfg.use_aux)))
     batch = cfg.rank_batch_size(ctx.world_size)
+    cfg.micro_batch_size(ctx.world_size)       # accumulate must split the rank's batch evenly
     if len(dataset) < batch * ctx.world_size:
         raise ValueError(f"data set {cfg.data_dir} has {len(dataset)} frames, fewer than one global batch "
                          f"of {batch * ctx.world_size}")
@@ -90,6 +93,24 @@ def batches(loader: DataLoader, sampler: DistributedSampler):
         sampler.set_epoch(epoch)
         yield from loader
         epoch += 1
+
+
+def forward_backward(model: torch.nn.Module, images: torch.Tensor, cls_target: torch.Tensor,
+                     seg_target: torch.Tensor, accumulate: int) -> tuple[torch.Tensor, float]:
+    """The rank's batch through forward and backward: (its mean loss, seconds in forward). With ``accumulate``
+    K, as K micro-batches whose gradients add up locally (DDP's no_sync) until the last one's backward
+    all-reduces them: the same gradient as one batch, one all-reduce, K smaller forwards and backwards."""
+    seg = seg_target.chunk(accumulate) if seg_target.numel() else [None] * accumulate
+    total, forward_s = torch.zeros(()), 0.0
+    for index, micro in enumerate(zip(images.chunk(accumulate), cls_target.chunk(accumulate), seg)):
+        last = index == accumulate - 1
+        with nullcontext() if last or not isinstance(model, DistributedDataParallel) else model.no_sync():
+            started = time.perf_counter()
+            loss = lane_loss(model(micro[0]), micro[1], micro[2]) / accumulate
+            forward_s += time.perf_counter() - started
+            loss.backward()
+        total += loss.detach()
+    return total, forward_s
 
 
 @dataclass
@@ -120,9 +141,7 @@ def train(cfg: TrainConfig, ctx: RankContext, recorder: RecordSink | None = None
             images, cls_target, seg_target = next(stream)
             images = normalise(images).contiguous(memory_format=memory_format)
             t1 = time.perf_counter()
-            loss = lane_loss(model(images), cls_target, seg_target if seg_target.numel() else None)
-            t2 = time.perf_counter()
-            loss.backward()
+            loss, forward_s = forward_backward(model, images, cls_target, seg_target, cfg.accumulate)
             t3 = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]
             optimizer.step()
@@ -138,7 +157,8 @@ def train(cfg: TrainConfig, ctx: RankContext, recorder: RecordSink | None = None
             record = StepRecord(
                 step=step, loss=loss.item(), batch_size=len(images), global_batch_size=len(images) * ctx.world_size,
                 lr=lr, step_time=t4 - t0, total_elapsed=t4 - first_start, start_time=start_wall,
-                end_time=start_wall + (t4 - t0), data_time=t1 - t0, forward_time=t2 - t1, backward_time=t3 - t2,
+                end_time=start_wall + (t4 - t0), data_time=t1 - t0, forward_time=forward_s,
+                backward_time=t3 - t1 - forward_s,
                 comm_time=comm, comm_exposed_time=exposed, comm_buckets=buckets, optimizer_time=optimized - t3,
                 rank=ctx.rank, world_size=ctx.world_size, comm_busy_time=busy, **cpu)
             records.append(record)
