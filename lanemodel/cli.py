@@ -64,15 +64,24 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
                                help=argparse_help(f"{spec.metadata['help']} (default {spec.default})"))
 
 
-def training_config(args: argparse.Namespace, settings: SweepSettings, data_dir: Path) -> TrainConfig:
+def training_config(args: argparse.Namespace, settings: SweepSettings, data_dir: Path,
+                    world_sizes: tuple[int, ...] = (1,)) -> TrainConfig:
+    """The training knobs as given, refused before any launch when one cannot run: a bad value, an
+    accumulation that does not split a world size's per-rank batch, a hook gloo cannot all-reduce here."""
+    from lanemodel.engine.hookcheck import check_comm_hook
+
     knobs = {spec.name: getattr(args, spec.name) for spec in fields(TrainConfig) if "help" in spec.metadata}
     try:
-        return TrainConfig(data_dir=str(data_dir), preset=settings.preset, steps=settings.steps,
-                           scaling=settings.scaling, global_batch=settings.global_batch,
-                           rank_batch=settings.global_batch, comm_delay_ms=settings.inject_comm_delay_ms,
-                           step_slowdown_pct=settings.inject_step_slowdown, **knobs)
+        cfg = TrainConfig(data_dir=str(data_dir), preset=settings.preset, steps=settings.steps,
+                          scaling=settings.scaling, global_batch=settings.global_batch,
+                          rank_batch=settings.global_batch, comm_delay_ms=settings.inject_comm_delay_ms,
+                          step_slowdown_pct=settings.inject_step_slowdown, **knobs)
+        for world_size in world_sizes:
+            cfg.micro_batch_size(world_size)
+        check_comm_hook(cfg.comm_hook)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
+    return cfg
 
 
 TRAIN_SETTINGS = ("preset", "steps", "global_batch", "inject_step_slowdown")
@@ -178,7 +187,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         raise UsageError(f"--threads: a sweep measures one policy, got {','.join(settings.threads)}")
     out = writable_dir(settings.results_dir)
     data_dir = existing_data_dir(args.data) if args.data else None
-    cfg = training_config(args, settings, data_dir or out / "data")
+    cfg = training_config(args, settings, data_dir or out / "data", settings.world_sizes)
     if data_dir is None:
         print(f"synthesizing {args.frames} frames into {out / 'data'}")
         write_synthetic_dataset(out / "data", frames=args.frames, seed=args.seed)

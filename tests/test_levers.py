@@ -112,3 +112,19 @@ def test_accumulating_micro_batches_takes_the_same_step_as_one_batch(synth_data,
     assert losses[2][0] == pytest.approx(losses[1][0], rel=0.01)
     assert losses[4][0] == pytest.approx(losses[1][0], rel=0.03)
     assert losses[2][1] == pytest.approx(losses[1][1], rel=0.05), losses
+
+
+def test_gloo_is_asked_whether_it_can_all_reduce_a_hook_s_dtype():
+    from lanemodel.engine.hookcheck import check_comm_hook, gloo_refusal
+
+    assert gloo_refusal("bfloat16") is None and gloo_refusal("float16") is None
+    assert "Invalid scalar type" in gloo_refusal("float8_e4m3fn")        # a dtype gloo lacks
+    check_comm_hook("bf16")                                               # this machine's gloo can: no refusal
+
+
+def test_the_sweep_refuses_an_accumulation_a_world_size_cannot_split_before_any_launch(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "lanemodel", "sweep", "--world-sizes", "1,2", "--global-batch", "4",
+                           "--accumulate", "4", "--results-dir", str(tmp_path / "out")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2 and "accumulate 4 does not divide the per-rank batch 2 at world size 2" in proc.stderr
+    assert not list(tmp_path.rglob("metrics_*.json"))
