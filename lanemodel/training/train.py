@@ -148,12 +148,15 @@ def train(cfg: TrainConfig, ctx: RankContext, recorder: RecordSink | None = None
             optimizer.zero_grad(set_to_none=not cfg.gradient_as_bucket_view)
             scheduler.step()
             t4 = optimized = time.perf_counter()
+            comm, exposed, buckets, busy = timer.take() if timer else (None, None, None, None)
             if cfg.step_slowdown_pct:
-                # Stands for slower code: the step is stretched by a sleep, which no timer attributes ("other").
-                time.sleep((t4 - t0) * cfg.step_slowdown_pct / 100.0)
+                # Stands for slower code: the step is stretched by a sleep, which no timer attributes ("other"),
+                # in proportion to the rank's own work: not to its wait for the other ranks' all-reduce, which
+                # would feed one rank's sleep into the next's and slow 2 ranks more than 1.
+                own_work = (t4 - t0) - (exposed or 0.0)
+                time.sleep(own_work * cfg.step_slowdown_pct / 100.0)
                 t4 = time.perf_counter()
             cpu = cpucounters.step_fields(cpu_before, cpucounters.sample())
-            comm, exposed, buckets, busy = timer.take() if timer else (None, None, None, None)
             record = StepRecord(
                 step=step, loss=loss.item(), batch_size=len(images), global_batch_size=len(images) * ctx.world_size,
                 lr=lr, step_time=t4 - t0, total_elapsed=t4 - first_start, start_time=start_wall,
