@@ -148,7 +148,9 @@ def test_a_2x_step_slowdown_always_regresses_at_every_world_size(saved):
         # host's session-to-session drift (seen 1.59 to 2.2 here), so the band only excludes "no effect".
         assert verdict["verdict"] == "regressed" and 1.3 < verdict["ratio"] < 3.0
         assert verdict["p_value"] < verdict["alpha"]
-    assert by_metric[(2, "efficiency_ratio")]["verdict"] != "regressed"     # uniform slowdown: same efficiency
+    # No claim on the efficiency: each rank sleeps in proportion to its own step, but at 2 ranks on 2 cores the
+    # sleeping ranks drift apart at DDP's sync points (buffer broadcast, all-reduce), so 2 ranks came out
+    # 2.3-2.7x slower against 1.7-2.0x at 1 rank here; the communication-delay test below covers efficiency.
 
 
 def test_injected_communication_delay_fails_the_gate_naming_the_world_size(saved):
