@@ -46,3 +46,19 @@ def run_workflow_step(repo: Path, script: str, env: dict[str, str],
         venv.symlink_to(sys.prefix, target_is_directory=True)       # the .venv this test session runs in
     return subprocess.run(["bash", "--noprofile", "--norc", "-eo", "pipefail", "-c", script], cwd=repo,
                           capture_output=True, text=True, timeout=timeout, env={**clean_env(), **env})
+
+
+def run_two_ranks(worker: str, store: Path, outputs: list[Path], *args: str, timeout: float = 120) -> list:
+    """``worker`` (a Python script) as ranks 0 and 1 of one gloo group over the file ``store``; each writes JSON
+    to its ``outputs`` path, read back here once both exited cleanly."""
+    import json
+
+    procs = [subprocess.Popen([sys.executable, "-c", worker, str(rank), str(store), str(outputs[rank]), *args],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for rank in (0, 1)]
+    try:
+        logs = [proc.communicate(timeout=timeout)[0] for proc in procs]
+    finally:
+        for proc in procs:
+            proc.kill()
+    assert [proc.returncode for proc in procs] == [0, 0], logs
+    return [json.loads(path.read_text()) for path in outputs]

@@ -1,9 +1,7 @@
 """The communication hook: averaging across real gloo ranks, and the exposed-time arithmetic."""
-import json
-import subprocess
-import sys
 
 import pytest
+from suite_helpers import run_two_ranks
 
 from lanemodel.training.commhook import CommTimer
 
@@ -55,16 +53,8 @@ os._exit(0)
 
 @pytest.mark.engine
 def test_the_hook_averages_gradients_across_two_ranks(tmp_path):
-    store = tmp_path / "rendezvous"       # a file store: no port to race for
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(rank), str(store), str(tmp_path / f"rank{rank}")],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for rank in (0, 1)]
-    try:
-        outputs = [proc.communicate(timeout=120)[0] for proc in procs]
-    finally:
-        for proc in procs:
-            proc.kill()
-    assert [proc.returncode for proc in procs] == [0, 0], outputs
-    for rank in (0, 1):
-        result = json.loads((tmp_path / f"rank{rank}").read_text())
+    # a file store: no port to race for
+    results = run_two_ranks(WORKER, tmp_path / "rendezvous", [tmp_path / f"rank{rank}" for rank in (0, 1)])
+    for result in results:
         assert result["grads"] == [1.5] * 15          # (1 + 2) / 2, not the sum 3 and not the own 1 or 2
         assert result["buckets"] >= 1 and result["total"] > 0 and 0 <= result["exposed"] <= result["total"]

@@ -1,11 +1,11 @@
 """The training levers: communication hooks (fp16, bf16, PowerSGD) and gradient accumulation. Bad values are
 refused naming them; across two real gloo ranks every hook averages and sends the bytes it should (counted
 from the tensors it sent); accumulating micro-batches takes the same step as one batch."""
-import json
 import subprocess
 import sys
 
 import pytest
+from suite_helpers import run_two_ranks
 
 from lanemodel.training.config import TrainConfig, parse_comm_hook
 
@@ -71,16 +71,8 @@ os._exit(0)
 
 
 def two_ranks(tmp_path, hook: str) -> list[dict]:
-    store = tmp_path / f"store-{hook.replace(':', '')}"
-    procs = [subprocess.Popen([sys.executable, "-c", WORKER, str(rank), str(store), str(tmp_path / f"{hook}{rank}"),
-                               hook], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for rank in (0, 1)]
-    try:
-        outputs = [proc.communicate(timeout=120)[0] for proc in procs]
-    finally:
-        for proc in procs:
-            proc.kill()
-    assert [proc.returncode for proc in procs] == [0, 0], outputs
-    return [json.loads((tmp_path / f"{hook}{rank}").read_text()) for rank in (0, 1)]
+    return run_two_ranks(WORKER, tmp_path / f"store-{hook.replace(':', '')}",
+                         [tmp_path / f"{hook}{rank}" for rank in (0, 1)], hook)
 
 
 @pytest.mark.engine
