@@ -13,7 +13,7 @@ import pytest
 
 from lanemodel.analysis.curve import analysis_json
 from lanemodel.analysis.outcome import SuiteOutcome
-from lanemodel.outputs.report import reproduce_command
+from lanemodel.outputs.report import relative_to_results, reproduce_command
 from lanemodel.outputs.summary import summary_markdown
 from lanemodel.settings import SweepSettings
 
@@ -57,7 +57,6 @@ def write_summaries(outcome: SuiteOutcome | None, opts: SweepSettings, targets: 
 
 
 def _shown(path: str, results: Path) -> str:
-    try:
-        return str(results / Path(path).resolve().relative_to(results.resolve()))
-    except ValueError:
-        return path
+    """A file of the results as the reviewer finds it in the uploaded results (``results/plots/...``)."""
+    inside = relative_to_results(path, results)
+    return path if inside == path else str(results / inside)

@@ -438,13 +438,14 @@ def sources_section(outcome: SuiteOutcome, series: LaunchSeries, results_dir: Pa
     if traces:
         lines += ["", "torch.profiler traces of one more launch per world size (open in https://ui.perfetto.dev or "
                       "chrome://tracing; outside the statistics):", ""]
-        lines += [f"- {name.removeprefix('trace ')}: [{Path(path).name}]({_relative(path, results_dir)})"
+        lines += [f"- {name.removeprefix('trace ')}: [{Path(path).name}]({relative_to_results(path, results_dir)})"
                   for name, path in sorted(traces.items())]
     return lines + ["", "To reproduce on the same machine:", "", "```",
                     reproduce_command(outcome, results_dir), "```"]
 
 
-def _relative(path: str, results_dir: Path) -> str:
+def relative_to_results(path: str, results_dir: Path) -> str:
+    """``path`` relative to the results directory when it lies inside it, else as it is."""
     try:
         return str(Path(path).resolve().relative_to(results_dir.resolve()))
     except ValueError:
