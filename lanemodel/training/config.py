@@ -66,7 +66,7 @@ class TrainConfig:
     accumulate: int = knob(1, "micro-batches per optimizer step (the rank's batch split K ways; all-reduce "
                               "only after the last, under DDP's no_sync): the global batch is unchanged")
     comm_delay_ms: float = 0.0       # sleep added to every all-reduce: a known slowdown for testing the gate
-    step_slowdown_pct: float = 0.0   # every step made this much longer by a sleep at its end: a known slowdown
+    step_slowdown_pct: float = 0.0   # extra CPU work at every step's end, this % of its own: a known slowdown
     collective_timeout_s: float = knob(120.0, "seconds a collective may wait before gloo gives up")
     profile_steps: int = knob(0, "record a torch.profiler trace of this many steps (after 2 unrecorded ones) "
                                  "into --profile-dir, one Chrome/Perfetto file per rank")

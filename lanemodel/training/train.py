@@ -17,6 +17,7 @@ from lanemodel.training import cpucounters
 from lanemodel.training.commhook import CommTimer, register_hook
 from lanemodel.training.config import TrainConfig, parse_comm_hook
 from lanemodel.training.data import CachedLaneDataset, load_frame_cache, normalise
+from lanemodel.training.extrawork import burn_cpu
 from lanemodel.training.losses import lane_loss
 from lanemodel.training.model import LaneNet, get_preset
 from lanemodel.training.profiling import StepTracer
@@ -150,11 +151,9 @@ def train(cfg: TrainConfig, ctx: RankContext, recorder: RecordSink | None = None
             t4 = optimized = time.perf_counter()
             comm, exposed, buckets, busy = timer.take() if timer else (None, None, None, None)
             if cfg.step_slowdown_pct:
-                # Stands for slower code: the step is stretched by a sleep, which no timer attributes ("other"),
-                # in proportion to the rank's own work: not to its wait for the other ranks' all-reduce, which
-                # would feed one rank's sleep into the next's and slow 2 ranks more than 1.
-                own_work = (t4 - t0) - (exposed or 0.0)
-                time.sleep(own_work * cfg.step_slowdown_pct / 100.0)
+                # Stands for slower code: extra CPU work that no timer attributes ("other"), a share of the
+                # CPU time this step's own work took (extrawork says why CPU time, not wall time).
+                burn_cpu((time.process_time() - cpu_before.cpu_time) * cfg.step_slowdown_pct / 100.0)
                 t4 = time.perf_counter()
             cpu = cpucounters.step_fields(cpu_before, cpucounters.sample())
             record = StepRecord(
