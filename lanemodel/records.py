@@ -55,6 +55,7 @@ class StepRecord:
     ctx_switches_involuntary: int | None = None
     comm_busy_time: float | None = None       # seconds at least one bucket's all-reduce was in flight
     main_thread_run_queue_wait: float | None = None   # seconds the training thread was runnable but had no core
+    comm_bytes: int | None = None             # bytes this rank's hook sent for the step's all-reduce
 
     @classmethod
     def from_dict(cls, data: dict) -> StepRecord:

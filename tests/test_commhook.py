@@ -9,15 +9,15 @@ from lanemodel.training.commhook import CommTimer
 def test_exposed_time_is_what_is_left_after_the_last_bucket_started():
     timer = CommTimer(world_size=2)
     timer.spans = [(0.0, 1.0, 100), (0.5, 2.0, 100)]
-    assert timer.take() == (2.5, 1.5, 2, 2.0)     # busy: in flight from 0.0 to 2.0
-    assert timer.take() == (0.0, 0.0, 0, 0.0)     # taking empties the spans
+    assert timer.take() == (2.5, 1.5, 2, 2.0, 200)     # busy: in flight from 0.0 to 2.0
+    assert timer.take() == (0.0, 0.0, 0, 0.0, 0)       # taking empties the spans
 
 
 def test_a_bucket_finished_before_the_last_one_started_is_not_exposed():
     timer = CommTimer(world_size=2)
     timer.spans = [(0.0, 0.2, 8), (1.0, 1.1, 8)]
-    total, exposed, buckets, busy = timer.take()
-    assert total == pytest.approx(0.3) and exposed == pytest.approx(0.1) and buckets == 2
+    total, exposed, buckets, busy, sent = timer.take()
+    assert sent == 16 and total == pytest.approx(0.3) and exposed == pytest.approx(0.1) and buckets == 2
     assert busy == pytest.approx(0.3)               # in flight 0.0-0.2 and 1.0-1.1, not the gap between
 
 
@@ -40,7 +40,7 @@ output = ddp(torch.ones(2, 4))
 loss = 0.0 * output.sum() + (rank + 1) * sum(p.sum() for p in model.parameters())
 loss.backward()
 grads = torch.cat([p.grad.flatten() for p in model.parameters()])
-total, exposed, buckets, _ = timer.take()
+total, exposed, buckets, _, _ = timer.take()
 with open(out, "w") as f:
     json.dump({"grads": grads.tolist(), "total": total, "exposed": exposed, "buckets": buckets}, f)
 dist.barrier()

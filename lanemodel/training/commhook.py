@@ -10,9 +10,20 @@ durations overlap and their sum overstates it).
 
 import time
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import torch
 import torch.distributed as dist
+
+
+class CommStep(NamedTuple):
+    """One step's all-reduce: seconds in all buckets, exposed and busy seconds, buckets, bytes sent."""
+
+    total: float
+    exposed: float
+    buckets: int
+    busy: float
+    sent_bytes: int
 
 
 @dataclass
@@ -23,14 +34,15 @@ class CommTimer:
     spans: list = field(default_factory=list)
     powersgd: object = None     # the PowerSGDState, with --comm-hook powersgd:RANK
 
-    def take(self) -> tuple[float, float, int, float]:
-        """(total all-reduce seconds, exposed seconds, bucket count, busy seconds) since the last call."""
+    def take(self) -> CommStep:
+        """The all-reduce since the last call."""
         spans, self.spans = self.spans, []
         if not spans:
-            return 0.0, 0.0, 0, 0.0
+            return CommStep(0.0, 0.0, 0, 0.0, 0)
         total = sum(end - start for start, end, _ in spans)
         exposed = max(end for _, end, _ in spans) - max(start for start, _, _ in spans)
-        return total, max(exposed, 0.0), len(spans), busy_seconds([(start, end) for start, end, _ in spans])
+        return CommStep(total, max(exposed, 0.0), len(spans), busy_seconds([(start, end) for start, end, _ in spans]),
+                        sum(sent for _, _, sent in spans))
 
 
 def busy_seconds(intervals: list[tuple[float, float]]) -> float:

@@ -14,7 +14,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 
 from lanemodel.records import StepRecord
 from lanemodel.training import cpucounters
-from lanemodel.training.commhook import CommTimer, register_hook
+from lanemodel.training.commhook import CommStep, CommTimer, register_hook
 from lanemodel.training.config import TrainConfig, parse_comm_hook
 from lanemodel.training.data import CachedLaneDataset, load_frame_cache, normalise
 from lanemodel.training.extrawork import burn_cpu
@@ -114,6 +114,14 @@ def forward_backward(model: torch.nn.Module, images: torch.Tensor, cls_target: t
     return total, forward_s
 
 
+def comm_fields(comm: CommStep | None) -> dict[str, float | int | None]:
+    """The step record's all-reduce fields; None where the all-reduce was not timed (no DDP, --no-instrument)."""
+    if comm is None:
+        return dict.fromkeys(("comm_time", "comm_exposed_time", "comm_buckets", "comm_busy_time", "comm_bytes"))
+    return {"comm_time": comm.total, "comm_exposed_time": comm.exposed, "comm_buckets": comm.buckets,
+            "comm_busy_time": comm.busy, "comm_bytes": comm.sent_bytes}
+
+
 @dataclass
 class TrainResult:
     records: list[StepRecord]
@@ -149,7 +157,7 @@ def train(cfg: TrainConfig, ctx: RankContext, recorder: RecordSink | None = None
             optimizer.zero_grad(set_to_none=not cfg.gradient_as_bucket_view)
             scheduler.step()
             t4 = optimized = time.perf_counter()
-            comm, exposed, buckets, busy = timer.take() if timer else (None, None, None, None)
+            comm = timer.take() if timer else None
             if cfg.step_slowdown_pct:
                 # Stands for slower code: extra CPU work that no timer attributes ("other"), a share of the
                 # CPU time this step's own work took (extrawork says why CPU time, not wall time).
@@ -161,8 +169,7 @@ def train(cfg: TrainConfig, ctx: RankContext, recorder: RecordSink | None = None
                 lr=lr, step_time=t4 - t0, total_elapsed=t4 - first_start, start_time=start_wall,
                 end_time=start_wall + (t4 - t0), data_time=t1 - t0, forward_time=forward_s,
                 backward_time=t3 - t1 - forward_s,
-                comm_time=comm, comm_exposed_time=exposed, comm_buckets=buckets, optimizer_time=optimized - t3,
-                rank=ctx.rank, world_size=ctx.world_size, comm_busy_time=busy, **cpu)
+                optimizer_time=optimized - t3, rank=ctx.rank, world_size=ctx.world_size, **comm_fields(comm), **cpu)
             records.append(record)
             if recorder:
                 recorder.write(record)

@@ -1,0 +1,129 @@
+"""Judging a lever value against the default configuration, from blocks run side by side in one session.
+
+A block is one launch of the default and one of each value, in a drawn order, all from the block's seed
+(same initial weights, same samples in the same order); blocks differ by seed. So within a block two
+launches differ by the lever alone, and the drift of a shared host between blocks cancels in the ratio.
+
+- Speed: the step-time ratio value/default from each block's launch medians (a paired t test on their logs,
+  ``launchstats.PairedGroups``), with its 95 % interval.
+- Loss: each launch's mean loss over the second half of its steps (every rank, equal samples seen on both
+  sides), as a relative difference value/default - 1 per block. "Trains the same" is an equivalence test
+  (TOST): the 90 % interval of the mean difference lies inside +-tolerance, which is the same as both
+  one-sided tests at 5 % rejecting a difference of at least the tolerance. "Trains worse": the difference is
+  above 0 at 5 % (one-sided) and its estimate beyond the tolerance.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats
+
+from lanemodel.analysis.launchstats import LogDifference, PairedGroups, combine, log_medians
+from lanemodel.records import Launch
+
+ALPHA = 0.05
+SPEED_CONFIDENCE = 0.95
+FASTER, SLOWER, NO_EFFECT = "faster", "slower", "no measurable effect"
+SAME, WORSE, BETTER, UNDECIDED = "trains the same", "trains worse", "trains better", "loss not shown the same"
+
+
+def launch_loss(launch: Launch) -> float:
+    """Mean loss over every rank's records of the launch's second half of steps (nan when it has none)."""
+    steps = sorted({record.step for record in launch.records})
+    if not steps:
+        return math.nan
+    late = set(steps[len(steps) // 2:])
+    return float(np.mean([record.loss for record in launch.records if record.step in late]))
+
+
+@dataclass(frozen=True)
+class LossCheck:
+    """Relative loss differences value/default - 1, one per block (seed), and the equivalence test on them."""
+
+    differences: tuple[float, ...]
+    tolerance: float
+
+    @property
+    def estimate(self) -> float:
+        return float(np.mean(self.differences)) if self.differences else math.nan
+
+    def interval(self, confidence: float = 1 - 2 * ALPHA) -> tuple[float, float]:
+        """Two-sided interval of the mean difference (TOST at ALPHA uses the 1 - 2 ALPHA one)."""
+        n = len(self.differences)
+        if n < 2:
+            return -math.inf, math.inf
+        half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * float(np.std(self.differences, ddof=1)) / math.sqrt(n)
+        return self.estimate - half, self.estimate + half
+
+    @property
+    def verdict(self) -> str:
+        low, high = self.interval()
+        if -self.tolerance < low and high < self.tolerance:
+            return SAME
+        # The 90 % interval's bounds are the one-sided 95 % ones.
+        if low > 0 and self.estimate > self.tolerance:
+            return WORSE
+        if high < 0 and self.estimate < -self.tolerance:
+            return BETTER
+        return UNDECIDED
+
+
+@dataclass(frozen=True)
+class SpeedCheck:
+    """The step-time ratio value/default over paired blocks."""
+
+    difference: LogDifference
+    blocks: int
+
+    @property
+    def ratio(self) -> float:
+        return self.difference.ratio
+
+    @property
+    def interval(self) -> tuple[float, float]:
+        side = 0.5 + SPEED_CONFIDENCE / 2
+        return math.exp(self.difference.lower_bound(side)), math.exp(self.difference.upper_bound(side))
+
+    @property
+    def verdict(self) -> str:
+        low, high = self.interval
+        return FASTER if high < 1.0 else SLOWER if low > 1.0 else NO_EFFECT
+
+
+def speed_check(value_launches: Sequence[Launch], default_launches: Sequence[Launch]) -> SpeedCheck:
+    """Pairs are the blocks' launches, in block order (both lists hold finished launches only, aligned)."""
+    groups = PairedGroups(log_medians([launch.kept_step_times for launch in value_launches]),
+                          log_medians([launch.kept_step_times for launch in default_launches]))
+    return SpeedCheck(combine([(groups, 1.0)], session_sd=0.0), len(groups.differences))
+
+
+def loss_check(value_launches: Sequence[Launch], default_launches: Sequence[Launch], tolerance: float) -> LossCheck:
+    return LossCheck(tuple(launch_loss(v) / launch_loss(d) - 1.0 for v, d in zip(value_launches, default_launches)),
+                     tolerance)
+
+
+def verdict(speed: SpeedCheck, loss: LossCheck) -> str:
+    """The row's verdict: what a user should do with the value."""
+    if speed.verdict == FASTER:
+        if loss.verdict in (SAME, BETTER):
+            return f"faster and {loss.verdict}"
+        return "faster but trains worse" if loss.verdict == WORSE else f"faster, {UNDECIDED}"
+    if speed.verdict == SLOWER:
+        return "slower" + (", and trains worse" if loss.verdict == WORSE else "")
+    return NO_EFFECT + (", but trains worse" if loss.verdict == WORSE else "")
+
+
+def recommendable(speed: SpeedCheck, loss: LossCheck) -> bool:
+    return speed.verdict == FASTER and loss.verdict in (SAME, BETTER)
+
+
+def paired_finished(value_launches: Sequence[Launch | None],
+                    default_launches: Sequence[Launch | None]) -> tuple[list[Launch], list[Launch]]:
+    """The blocks where both launches finished, aligned (a failed launch drops its block from the pairs)."""
+    pairs = [(v, d) for v, d in zip(value_launches, default_launches)
+             if v is not None and d is not None and v.finished and d.finished and v.kept_step_times
+             and d.kept_step_times]
+    return [v for v, _ in pairs], [d for _, d in pairs]
