@@ -12,6 +12,7 @@ from benchmarks import suite
 from benchmarks.abtest import ref_saved_run
 from benchmarks.gate_items import GATE_MARKER, GateItems, compares, gate_cases
 from benchmarks.interruption import Interruption
+from benchmarks.levers import LEVER_MARKER
 from benchmarks.options import add_options
 from benchmarks.session_setup import check_out_ref, history_runs, make_nodes, resolve_baseline
 from benchmarks.state import STATE_KEY, SuiteState, state_of
@@ -105,7 +106,8 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
         _largest_first(items, opts.threads)
     state.planned = {(policy, ws) for policy in opts.threads for ws in opts.world_sizes}
     sides = 2 if opts.scaling_ab else 1        # with --scaling-ab every launch has a REF twin
-    state.progress = _progress(config, opts.steps, sides * len(state.planned) * (opts.rounds + opts.warmup_launches))
+    state.progress = make_progress(config, opts.steps,
+                                   sides * len(state.planned) * (opts.rounds + opts.warmup_launches))
     if opts.nodes > 1:
         state.nodes = make_nodes(state, opts)
     if opts.scaling_ab:
@@ -140,7 +142,7 @@ def _largest_first(items: list[pytest.Item], policies: tuple[str, ...]) -> None:
         items[slot] = item
 
 
-def _progress(config: pytest.Config, steps: int, launches: int) -> Progress:
+def make_progress(config: pytest.Config, steps: int, launches: int) -> Progress:
     """Progress lines through pytest's terminal writer, output capture suspended for each (so that they reach a
     CI log while a test runs):
     one updating line on a terminal, one line per launch in a log; nothing with -qq."""
@@ -162,13 +164,17 @@ def _progress(config: pytest.Config, steps: int, launches: int) -> Progress:
 
 def _select_group(config: pytest.Config, items: list[pytest.Item]) -> None:
     """The scaling group by default (with the gate's items when the session compares); the performance group
-    with --performance; calibration alone."""
+    with --performance; calibration alone; the lever study alone with --levers."""
     performance = config.getoption("lanebench_performance")
     calibration = (config.getoption("lanebench_calibration") is not None
                    or config.getoption("lanebench_calibration_ab") is not None)
     gated = not performance and not calibration and compares(config, state_of(config).options)
 
+    levers = bool(state_of(config).options.levers.strip()) and not performance and not calibration
+
     def in_other_group(item: pytest.Item) -> bool:
+        if levers or item.get_closest_marker(LEVER_MARKER):
+            return not (levers and item.get_closest_marker(LEVER_MARKER))
         if item.get_closest_marker(GATE_MARKER):
             return not gated
         scaling = item.get_closest_marker(MARKER) is not None or item.get_closest_marker(PROBE_MARKER) is not None

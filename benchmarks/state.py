@@ -57,6 +57,8 @@ class SuiteState:
         self.interrupted = ""                      # Ctrl-C or SIGTERM: when it came and what it stopped
         self.failures: list[str] = []              # launches that failed (a timeout among them), one line each
         self.summaries: list[tuple[Path, bool]] = []   # where the reviewer's summary goes (path, append)
+        self.lever_values: tuple = ()              # --levers: the values, parsed and checked at collection
+        self.levers = None                         # --levers: the study (benchmarks.levers.LeverStudy)
 
     @property
     def options(self) -> SweepSettings:

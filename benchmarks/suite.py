@@ -31,6 +31,7 @@ SYNTH_FRAMES = 64
 SYNTH_SEED = 0
 REF_DIR = "ab_ref"      # REF's launches of a --scaling-ab session, apart from the working tree's
 TRACE_DIR = "traces"    # profiled launches (--profile-steps) and their torch.profiler traces
+LEVER_DIR = "levers"    # the lever study's launches (--levers)
 
 
 def run_config(opts: SweepSettings) -> dict:
@@ -59,7 +60,8 @@ def prepare_results_dir(opts: SweepSettings) -> Path:
     for old in out.glob("metrics_*.json"):
         old.unlink()
     (out / "ab_ref_run.json").unlink(missing_ok=True)
-    for sub in ("plots", "runs", REF_DIR, PROBE_DIR, TRACE_DIR):
+    (out / "levers.json").unlink(missing_ok=True)
+    for sub in ("plots", "runs", REF_DIR, PROBE_DIR, TRACE_DIR, LEVER_DIR):
         shutil.rmtree(out / sub, ignore_errors=True)
     (out / "REPORT.md").unlink(missing_ok=True)
     data = out / "data"

@@ -196,6 +196,14 @@ OPTIONS: tuple[Option, ...] = (
            _number(float, 0.0, 0.5, low_open=True), scope="suite"),
     Option("scaling_session_sd", "0.03", "log-sd of the session-to-session offset of a step-time ratio, "
            "measured by --gate-calibration on this machine kind", _number(float, 0.0, 0.5), scope="suite"),
+    Option("levers", "", "run the lever study instead of the sweep: each value against the default configuration "
+           "in paired blocks, e.g. comm_hook=bf16,powersgd:1;bucket_cap_mb=1,100;accumulate=2 (levers: comm_hook, "
+           "accumulate, bucket_cap_mb, static_graph, gradient_as_bucket_view, threads)", _text, scope="suite"),
+    Option("levers_blocks", "3", "with --levers: blocks per world size, each the default and every value once, "
+           "from its own seed (the loss test's samples)", _number(int, 2, 50), scope="suite"),
+    Option("levers_loss_tolerance", "0.02", "with --levers: largest relative loss difference (value against default, "
+           "equal samples seen) still called training the same", _number(float, 0.0, 1.0, low_open=True),
+           scope="suite"),
     Option("scaling_summary_md", "", "write the gate's Markdown summary for a reviewer (headline, verdicts, both "
            "sides' curves, what moved, how to reproduce) to this file; also appended to $GITHUB_STEP_SUMMARY "
            "when that is set", _text, scope="suite"),
@@ -241,6 +249,9 @@ class SweepSettings:
     scaling_beta: float
     scaling_session_sd: float
     scaling_summary_md: str
+    levers: str
+    levers_blocks: int
+    levers_loss_tolerance: float
 
 def parse_settings(raw: Mapping[str, str | None], scope: str = "suite",
                    sources: Mapping[str, str] | None = None) -> SweepSettings:
@@ -275,6 +286,9 @@ def parse_settings(raw: Mapping[str, str | None], scope: str = "suite",
                                         ("--scaling-history", settings.scaling_history)) if given]
     if scope == "suite" and len(against) > 1:
         raise SettingsError(f"{' and '.join(against)} each name what to gate against; give one")
+    if scope == "suite" and settings.levers.strip() and against:
+        raise SettingsError(f"--levers runs a study against the default configuration, not a comparison with "
+                            f"other code: leave out {against[0]}")
     if scope == "suite" and settings.scaling_history == 1:
         raise SettingsError("--scaling-history 1: the run-to-run spread needs at least 2 saved runs")
     if scope == "suite" and settings.scaling_max_rounds < settings.rounds:

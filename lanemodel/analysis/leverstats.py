@@ -127,3 +127,64 @@ def paired_finished(value_launches: Sequence[Launch | None],
              if v is not None and d is not None and v.finished and d.finished and v.kept_step_times
              and d.kept_step_times]
     return [v for v, _ in pairs], [d for _, d in pairs]
+
+
+def median_per_step(launches: Sequence[Launch], field: str) -> float | None:
+    """The median over kept steps and ranks of a record field (None when no record has it)."""
+    values = [getattr(record, field) for launch in launches for record in launch.kept_records
+              if getattr(record, field) is not None]
+    return float(np.median(values)) if values else None
+
+
+def side_json(launches: Sequence[Launch]) -> dict:
+    """What one side measured over its finished launches: step, throughput, all-reduce time and bytes, loss."""
+    if not launches:
+        return {}
+    step = float(np.median([np.median(launch.kept_step_times) for launch in launches]))
+    return {"median_step_time": step, "samples_per_second": launches[0].global_batch_size / step,
+            "comm_time": median_per_step(launches, "comm_time"),
+            "comm_exposed_time": median_per_step(launches, "comm_exposed_time"),
+            "comm_bytes": median_per_step(launches, "comm_bytes"),
+            "loss": float(np.mean([launch_loss(launch) for launch in launches])), "launches": len(launches)}
+
+
+def row_json(label: str, value_launches: Sequence[Launch | None], default_launches: Sequence[Launch | None],
+             tolerance: float, errors: Sequence[str] = ()) -> dict:
+    """One row of the study: the value against the default over the blocks where both finished. A value
+    with fewer than two such blocks has no interval and no verdict; its errors say why."""
+    values, defaults = paired_finished(value_launches, default_launches)
+    row = {"label": label, "blocks": len(values), "errors": list(errors), **side_json(values)}
+    if len(values) < 2:
+        row["verdict"] = "failed" if errors else "too few blocks"
+        return row
+    speed, loss = speed_check(values, defaults), loss_check(values, defaults, tolerance)
+    row.update(ratio=speed.ratio, ratio_interval=list(speed.interval), speed=speed.verdict,
+               loss_difference=loss.estimate, loss_interval=list(loss.interval()), loss_verdict=loss.verdict,
+               verdict=verdict(speed, loss), recommendable=recommendable(speed, loss))
+    return row
+
+
+def fastest(world_sizes: dict[str, dict]) -> dict | None:
+    """The (world size, configuration) with the most samples per second among the configurations that train
+    as the default does: the default itself and a re-measured recommendation that kept the loss."""
+    candidates = []
+    for ws, study in world_sizes.items():
+        if study.get("default", {}).get("samples_per_second"):
+            candidates.append((study["default"]["samples_per_second"], int(ws), "default"))
+        rec = study.get("recommended") or {}
+        if rec.get("recommendable") and rec.get("samples_per_second"):
+            candidates.append((rec["samples_per_second"], int(ws), rec["label"]))
+    if not candidates:
+        return None
+    best = max(candidates)
+    return {"samples_per_second": best[0], "world_size": best[1], "configuration": best[2]}
+
+
+def predicted_ratio(default: dict, predicted_bytes: int | None) -> float | None:
+    """The step-time ratio the parts model expects from a change of the bytes sent alone: the default's
+    exposed all-reduce time scaled by the bytes ratio, the rest of its step unchanged (compression's own CPU
+    time is left out). None where the bytes do not change or the default's parts are unknown."""
+    step, exposed, sent = (default.get(key) for key in ("median_step_time", "comm_exposed_time", "comm_bytes"))
+    if not step or exposed is None or not sent or predicted_bytes is None or predicted_bytes == sent:
+        return None
+    return (step - exposed * (1.0 - predicted_bytes / sent)) / step

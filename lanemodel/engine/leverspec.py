@@ -123,3 +123,37 @@ def check_runnable(values: tuple[LeverValue, ...], base: TrainConfig, world_size
         except ValueError as exc:
             raise SettingsError(f"{flag}: {value.label}: {exc}") from None
 
+
+
+def predicted_bytes(value: LeverValue, shapes: list[tuple[int, ...]], element_bytes: int = 4) -> int:
+    """Bytes one rank's hook sends per step with ``value``, from the gradient's shapes: every lever but the
+    hook leaves the fp32 gradient's bytes as they are. fp16/bf16 halve every element; PowerSGD sends, per
+    tensor it compresses (viewed as n x m, compressed when (n + m) r < n m, as this project sets its rate),
+    P (n x r) and Q (m x r), and every other tensor whole (torch's powerSGD_hook)."""
+    whole = sum(_numel(shape) for shape in shapes) * element_bytes
+    if value.lever != "comm_hook" or value.value == "none":
+        return whole
+    kind, rank = parse_comm_hook(value.value)
+    if kind in ("fp16", "bf16"):
+        return whole // 2
+    sent = 0
+    for shape in shapes:
+        n, m = (shape[0], _numel(shape) // shape[0]) if len(shape) > 1 else (0, 0)
+        r = min(rank, n, m)
+        sent += (n + m) * r if len(shape) > 1 and (n + m) * r < n * m else _numel(shape)
+    return sent * element_bytes
+
+
+def _numel(shape: tuple[int, ...]) -> int:
+    total = 1
+    for size in shape:
+        total *= size
+    return total
+
+
+def gradient_shapes(cfg: TrainConfig) -> list[tuple[int, ...]]:
+    """The shapes of the model's trainable parameters: what DDP all-reduces."""
+    from lanemodel.training.model import LaneNet, get_preset
+
+    model = LaneNet(get_preset(cfg.preset, cfg.use_aux))
+    return [tuple(p.shape) for p in model.parameters() if p.requires_grad]

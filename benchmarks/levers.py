@@ -1,0 +1,150 @@
+"""The lever study (``--levers SPEC``): each lever value against the default configuration, in blocks.
+
+A block, at one world size, is one launch of the default and one of each value, in an order drawn at random
+for that block, all trained from the block's seed: the same initial weights and the same samples in the same
+order, so that the pair's loss difference is the lever's (``lanemodel.analysis.leverstats``). Blocks differ
+by seed. The values that came out faster and training the same are then combined, the fastest per lever,
+and the combination is measured against the default in blocks of its own: single-lever ratios do not
+multiply when the levers interact.
+"""
+from __future__ import annotations
+
+import random
+import re
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmarks import suite
+from lanemodel.analysis.leverstats import fastest, predicted_ratio, row_json, side_json
+from lanemodel.engine.leverspec import DEFAULT, Combination, LeverValue, predicted_bytes
+from lanemodel.engine.progress import Progress
+from lanemodel.records import Launch
+from lanemodel.settings import SweepSettings
+
+LEVER_MARKER = "lever_study"
+ORDER_SEED = 20             # the blocks' orders: drawn, but the same for a rerun of the same study
+Side = LeverValue | Combination
+
+
+@dataclass
+class Block:
+    """One block at one world size: its seed, the order its launches ran in, what each measured."""
+
+    seed: int
+    order: list[str]
+    launches: dict[str, Launch] = field(default_factory=dict)
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+class LeverStudy:
+    """The study's launches and conclusions; the plugin's tests run its blocks."""
+
+    def __init__(self, opts: SweepSettings, spec: str, values: tuple[LeverValue, ...], data_dir: Path,
+                 shapes: list[tuple[int, ...]], nodes=None, progress: Progress | None = None):
+        self.opts, self.spec, self.values, self.data_dir, self.shapes = opts, spec, values, data_dir, shapes
+        self.nodes, self.progress = nodes, progress or Progress(opts.steps, 1)
+        self.policy = opts.threads[0]
+        self.blocks: dict[int, list[Block]] = {}
+        self.recommended: dict[int, tuple[Combination, list[Block]]] = {}
+        self._rng = random.Random(ORDER_SEED)
+        self.launch_seconds = 0.0
+
+    def warm_up(self, world_size: int) -> None:
+        """One short default launch before the first block, outside the statistics: the first launch of a
+        session ran up to 2x slower here."""
+        self._launch(Combination(), world_size, "warmup", seed=0, steps=min(self.opts.steps, 3))
+
+    def run_block(self, world_size: int, sides: Sequence[Side], blocks: list[Block]) -> Block:
+        """The default and ``sides`` once each, in a drawn order, from the next seed; failures kept as errors."""
+        by_label = {DEFAULT: Combination(), **{side.label: side for side in sides}}
+        order = list(by_label)
+        self._rng.shuffle(order)
+        block = Block(seed=len(blocks), order=order)
+        for label in order:
+            launch, error = self._launch(by_label[label], world_size, f"b{block.seed}", block.seed)
+            block.launches[label] = launch
+            if error:
+                block.errors[label] = error.splitlines()[0]
+        blocks.append(block)
+        return block
+
+    def _launch(self, side: Side, world_size: int, tag: str, seed: int, steps: int | None = None):
+        overrides = {**side.train_overrides(), "seed": seed, **({"steps": steps} if steps else {})}
+        cfg = suite.train_config(self.opts, self.data_dir, **overrides)
+        name = f"{slug(side.label)}_ws{world_size}_{tag}"
+        started = time.perf_counter()
+        rounds = max(self.opts.levers_blocks, seed + 1)
+        with self.progress.launch(world_size, seed, rounds, warmup=steps is not None,
+                                  side=f"{side.label} ") as on_step:
+            found = suite.run_one_launch(self.opts, cfg, side.policy(self.policy), world_size, name,
+                                         on_step=on_step, subdir=suite.LEVER_DIR, nodes=self.nodes)
+        self.launch_seconds += time.perf_counter() - started
+        return found
+
+    def run_values(self, world_size: int) -> Block:
+        return self.run_block(world_size, self.values, self.blocks.setdefault(world_size, []))
+
+    def recommendation(self, world_size: int) -> Combination:
+        """The fastest value per lever among those faster and training the same at this world size."""
+        rows = {row["label"]: row for row in self.rows(world_size)}
+        best: dict[str, LeverValue] = {}
+        for value in self.values:
+            row = rows.get(value.label, {})
+            if row.get("recommendable") and (value.lever not in best
+                                             or row["ratio"] < rows[best[value.lever].label]["ratio"]):
+                best[value.lever] = value
+        return Combination(tuple(best[value.lever] for value in self.values if best.get(value.lever) is value))
+
+    def run_recommended(self, world_size: int, combination: Combination) -> Block:
+        _, blocks = self.recommended.setdefault(world_size, (combination, []))
+        return self.run_block(world_size, [combination], blocks)
+
+    def rows(self, world_size: int) -> list[dict]:
+        blocks = self.blocks.get(world_size, [])
+        defaults = [block.launches.get(DEFAULT) for block in blocks]
+        default = side_json([launch for launch in defaults if launch is not None and launch.finished])
+        rows = []
+        for value in self.values:
+            row = row_json(value.label, [block.launches.get(value.label) for block in blocks], defaults,
+                           self.opts.levers_loss_tolerance,
+                           [f"block {b.seed}: {b.errors[value.label]}" for b in blocks if value.label in b.errors])
+            row["predicted_bytes"] = predicted_bytes(value, self.shapes)
+            row["predicted_ratio"] = predicted_ratio(default, row["predicted_bytes"])
+            rows.append(row)
+        return rows
+
+    def world_size_json(self, world_size: int) -> dict:
+        blocks = self.blocks.get(world_size, [])
+        defaults = [block.launches.get(DEFAULT) for block in blocks]
+        found = {"default": side_json([launch for launch in defaults if launch is not None and launch.finished]),
+                 "default_errors": [f"block {b.seed}: {b.errors[DEFAULT]}" for b in blocks if DEFAULT in b.errors],
+                 "rows": self.rows(world_size), "orders": [block.order for block in blocks], "recommended": None}
+        if world_size in self.recommended:
+            combination, rec_blocks = self.recommended[world_size]
+            rec = row_json(combination.label, [b.launches.get(combination.label) for b in rec_blocks],
+                           [b.launches.get(DEFAULT) for b in rec_blocks], self.opts.levers_loss_tolerance,
+                           [f"block {b.seed}: {b.errors[combination.label]}" for b in rec_blocks
+                            if combination.label in b.errors])
+            singles = {row["label"]: row.get("ratio") for row in found["rows"]}
+            product = 1.0
+            for value in combination.values:
+                product *= singles[value.label]
+            found["recommended"] = {**rec, "product_of_single_ratios": product,
+                                    "orders": [b.order for b in rec_blocks]}
+        return found
+
+    def as_json(self) -> dict:
+        """Everything the report and a saved run need; world sizes as strings (JSON keys)."""
+        sizes = {str(ws): self.world_size_json(ws) for ws in sorted(self.blocks)}
+        return {"spec": self.spec, "policy": self.policy, "blocks": self.opts.levers_blocks,
+                "loss_tolerance": self.opts.levers_loss_tolerance, "steps": self.opts.steps,
+                "global_batch": self.opts.global_batch, "nodes": self.opts.nodes,
+                "link_gbit": self.opts.link_gbit if self.opts.nodes > 1 else None,
+                "launch_seconds": round(self.launch_seconds, 1), "world_sizes": sizes, "fastest": fastest(sizes)}
+
+
+def slug(label: str) -> str:
+    """A file-name-safe form of a lever label (``comm_hook=powersgd:1`` -> ``comm_hook-powersgd-1``)."""
+    return re.sub(r"[^A-Za-z0-9_.]+", "-", label).strip("-")
