@@ -48,17 +48,19 @@ def run_workflow_step(repo: Path, script: str, env: dict[str, str],
                           capture_output=True, text=True, timeout=timeout, env={**clean_env(), **env})
 
 
-def run_two_ranks(worker: str, store: Path, outputs: list[Path], *args: str, timeout: float = 120) -> list:
-    """``worker`` (a Python script) as ranks 0 and 1 of one gloo group over the file ``store``; each writes JSON
-    to its ``outputs`` path, read back here once both exited cleanly."""
+def run_ranks(worker: str, store: Path, outputs: list[Path], *args: str, timeout: float = 120) -> list:
+    """``worker`` (a Python script) as ranks 0 .. len(outputs) - 1 of one gloo group over the file ``store``; each
+    writes JSON to its ``outputs`` path, read back here once all exited cleanly. A hang is a failure after
+    ``timeout``: every rank is killed, and the logs say where they were."""
     import json
 
     procs = [subprocess.Popen([sys.executable, "-c", worker, str(rank), str(store), str(outputs[rank]), *args],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for rank in (0, 1)]
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+             for rank in range(len(outputs))]
     try:
         logs = [proc.communicate(timeout=timeout)[0] for proc in procs]
     finally:
         for proc in procs:
             proc.kill()
-    assert [proc.returncode for proc in procs] == [0, 0], logs
+    assert [proc.returncode for proc in procs] == [0] * len(procs), logs
     return [json.loads(path.read_text()) for path in outputs]

@@ -1,7 +1,7 @@
 """The communication hook: averaging across real gloo ranks, and the exposed-time arithmetic."""
 
 import pytest
-from suite_helpers import run_two_ranks
+from suite_helpers import run_ranks
 
 from lanemodel.training.commhook import CommTimer
 
@@ -54,7 +54,7 @@ os._exit(0)
 @pytest.mark.engine
 def test_the_hook_averages_gradients_across_two_ranks(tmp_path):
     # a file store: no port to race for
-    results = run_two_ranks(WORKER, tmp_path / "rendezvous", [tmp_path / f"rank{rank}" for rank in (0, 1)])
+    results = run_ranks(WORKER, tmp_path / "rendezvous", [tmp_path / f"rank{rank}" for rank in (0, 1)])
     for result in results:
         assert result["grads"] == [1.5] * 15          # (1 + 2) / 2, not the sum 3 and not the own 1 or 2
         assert result["buckets"] >= 1 and result["total"] > 0 and 0 <= result["exposed"] <= result["total"]

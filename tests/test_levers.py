@@ -5,7 +5,7 @@ import subprocess
 import sys
 
 import pytest
-from suite_helpers import run_two_ranks
+from suite_helpers import run_ranks
 
 from lanemodel.training.config import TrainConfig, parse_comm_hook
 
@@ -71,7 +71,7 @@ os._exit(0)
 
 
 def two_ranks(tmp_path, hook: str) -> list[dict]:
-    return run_two_ranks(WORKER, tmp_path / f"store-{hook.replace(':', '')}",
+    return run_ranks(WORKER, tmp_path / f"store-{hook.replace(':', '')}",
                          [tmp_path / f"{hook}{rank}" for rank in (0, 1)], hook)
 
 
@@ -88,6 +88,43 @@ def test_every_hook_averages_and_powersgd_sends_the_fewest_bytes(tmp_path):
     assert sent["none"] == 4096 * 4 and sent["fp16"] == sent["bf16"] == 4096 * 2
     assert sent["powersgd:1"] == (64 + 64) * 4          # P (64 x 1) and Q (64 x 1) in fp32, counted as sent
     assert found["powersgd:1"][0]["sent"][0] == 4096 * 4     # before its start step: the plain all-reduce
+
+
+POWERSGD_BUCKETS_WORKER = """
+import datetime, json, os, sys
+import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
+from lanemodel.training.commhook import CommTimer, register_hook
+
+rank, store, out = int(sys.argv[1]), sys.argv[2], sys.argv[3]
+dist.init_process_group("gloo", init_method=f"file://{store}", rank=rank, world_size=4,
+                        timeout=datetime.timedelta(seconds=30))
+torch.manual_seed(0)
+model = torch.nn.Sequential(*[torch.nn.Linear(256, 256) for _ in range(8)])    # 2.1 MB of gradient
+ddp = DistributedDataParallel(model, bucket_cap_mb=0.3)                         # in several buckets
+timer = CommTimer(world_size=4)
+register_hook(ddp, timer, "powersgd", 1, start_iter=2, warm_start=True)
+for step in range(12):
+    ddp.zero_grad()
+    ddp(torch.randn(4, 256) * (rank + 1)).square().mean().backward()
+    buckets = timer.take().buckets
+with open(out, "w") as f:
+    json.dump({"weights": model[0].weight[0, :8].tolist(), "buckets": buckets}, f)
+dist.barrier()
+dist.destroy_process_group()
+os._exit(0)
+"""
+
+
+@pytest.mark.engine
+def test_powersgd_over_several_buckets_keeps_every_rank_in_step(tmp_path):
+    """PowerSGD's later all-reduces are issued from gloo's callback threads: with several buckets in flight, 4
+    ranks issued them in different orders and hung (5 of 5 runs before the hook waited for each bucket)."""
+    found = run_ranks(POWERSGD_BUCKETS_WORKER, tmp_path / "store", [tmp_path / f"out{rank}" for rank in range(4)],
+                      timeout=90)
+    assert found[0]["buckets"] > 2
+    assert all(rank["weights"] == found[0]["weights"] for rank in found)     # the same update on every rank
 
 
 @pytest.mark.engine

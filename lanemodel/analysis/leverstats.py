@@ -7,10 +7,10 @@ launches differ by the lever alone, and the drift of a shared host between block
 - Speed: the step-time ratio value/default from each block's launch medians (a paired t test on their logs,
   ``launchstats.PairedGroups``), with its 95 % interval.
 - Loss: each launch's mean loss over the second half of its steps (every rank, equal samples seen on both
-  sides), as a relative difference value/default - 1 per block. "Trains the same" is an equivalence test
-  (TOST): the 90 % interval of the mean difference lies inside +-tolerance, which is the same as both
-  one-sided tests at 5 % rejecting a difference of at least the tolerance. "Trains worse": the difference is
-  above 0 at 5 % (one-sided) and its estimate beyond the tolerance.
+  sides), as a log ratio value/default per block. "Trains the same" is an equivalence test (TOST): the 90 %
+  interval of the mean relative difference lies inside +-tolerance, which is the same as both one-sided
+  tests at 5 % rejecting a difference of at least the tolerance. "Trains worse": the difference is above 0
+  at 5 % (one-sided) and its estimate beyond the tolerance, or the value's loss diverged (not finite).
 """
 from __future__ import annotations
 
@@ -30,36 +30,54 @@ FASTER, SLOWER, NO_EFFECT = "faster", "slower", "no measurable effect"
 SAME, WORSE, BETTER, UNDECIDED = "trains the same", "trains worse", "trains better", "loss not shown the same"
 
 
-def launch_loss(launch: Launch) -> float:
-    """Mean loss over every rank's records of the launch's second half of steps (nan when it has none)."""
-    steps = sorted({record.step for record in launch.records})
+def late_loss(records: Sequence) -> float:
+    """Mean loss of the records of the second half of the steps they cover (nan without records): the loss
+    at equal samples seen, when both sides trained the same samples in the same order."""
+    steps = sorted({record.step for record in records})
     if not steps:
         return math.nan
     late = set(steps[len(steps) // 2:])
-    return float(np.mean([record.loss for record in launch.records if record.step in late]))
+    return float(np.mean([record.loss for record in records if record.step in late]))
+
+
+def launch_loss(launch: Launch) -> float:
+    """``late_loss`` over every rank's records of the launch."""
+    return late_loss(launch.records)
 
 
 @dataclass(frozen=True)
 class LossCheck:
-    """Relative loss differences value/default - 1, one per block (seed), and the equivalence test on them."""
+    """Log loss ratios log(value/default), one per block (seed), and the equivalence test on them. Logs, as for
+    step times: a diverging value's few huge ratios would otherwise swamp the interval. A value whose loss
+    is not finite (nan, inf) where the default's is diverged: it trains worse, whatever the others say."""
 
-    differences: tuple[float, ...]
-    tolerance: float
+    log_ratios: tuple[float, ...]
+    tolerance: float            # relative: 0.02 is "within 2 %"
+
+    @property
+    def diverged(self) -> bool:
+        return any(not math.isfinite(r) for r in self.log_ratios)
 
     @property
     def estimate(self) -> float:
-        return float(np.mean(self.differences)) if self.differences else math.nan
+        """The relative difference value/default - 1 (geometric mean over blocks)."""
+        if not self.log_ratios or self.diverged:
+            return math.nan
+        return math.expm1(float(np.mean(self.log_ratios)))
 
     def interval(self, confidence: float = 1 - 2 * ALPHA) -> tuple[float, float]:
-        """Two-sided interval of the mean difference (TOST at ALPHA uses the 1 - 2 ALPHA one)."""
-        n = len(self.differences)
-        if n < 2:
+        """Two-sided interval of the relative difference (TOST at ALPHA uses the 1 - 2 ALPHA one)."""
+        n = len(self.log_ratios)
+        if n < 2 or self.diverged:
             return -math.inf, math.inf
-        half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * float(np.std(self.differences, ddof=1)) / math.sqrt(n)
-        return self.estimate - half, self.estimate + half
+        mean = float(np.mean(self.log_ratios))
+        half = float(stats.t.ppf(0.5 + confidence / 2, n - 1)) * float(np.std(self.log_ratios, ddof=1)) / math.sqrt(n)
+        return math.expm1(mean - half), math.expm1(mean + half)
 
     @property
     def verdict(self) -> str:
+        if self.diverged:
+            return WORSE
         low, high = self.interval()
         if -self.tolerance < low and high < self.tolerance:
             return SAME
@@ -69,6 +87,13 @@ class LossCheck:
         if high < 0 and self.estimate < -self.tolerance:
             return BETTER
         return UNDECIDED
+
+
+def loss_log_ratio(value_loss: float, default_loss: float) -> float:
+    """log(value/default); nan when the value's loss is not finite or not positive (it diverged)."""
+    if not (math.isfinite(value_loss) and value_loss > 0 and math.isfinite(default_loss) and default_loss > 0):
+        return math.nan
+    return math.log(value_loss / default_loss)
 
 
 @dataclass(frozen=True)
@@ -101,8 +126,8 @@ def speed_check(value_launches: Sequence[Launch], default_launches: Sequence[Lau
 
 
 def loss_check(value_launches: Sequence[Launch], default_launches: Sequence[Launch], tolerance: float) -> LossCheck:
-    return LossCheck(tuple(launch_loss(v) / launch_loss(d) - 1.0 for v, d in zip(value_launches, default_launches)),
-                     tolerance)
+    return LossCheck(tuple(loss_log_ratio(launch_loss(v), launch_loss(d))
+                           for v, d in zip(value_launches, default_launches)), tolerance)
 
 
 def verdict(speed: SpeedCheck, loss: LossCheck) -> str:

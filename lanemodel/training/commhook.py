@@ -95,23 +95,28 @@ def compressed_allreduce_hook(dtype: torch.dtype):
 
 
 def timed_powersgd_hook(state: CommTimer, bucket: dist.GradBucket) -> torch.futures.Future[torch.Tensor]:
-    """torch's PowerSGD hook, timed; the bytes are those of the factors and the uncompressed tensors it sent
-    (PowerSGD's own count of elements after compression), or the whole bucket before it starts."""
+    """torch's PowerSGD hook, timed, one bucket at a time; the bytes are those of the factors and the
+    uncompressed tensors it sent (PowerSGD's own count of elements after compression), or the whole bucket
+    before it starts.
+
+    PowerSGD issues its second and third all-reduce (P, then Q) from callbacks, which gloo runs on its own
+    threads: with several buckets in flight the ranks issued them in different orders and hung or aborted
+    ("Received data size doesn't match expected size"; 4 ranks, 3 buckets). Waiting for each bucket here, in
+    backward's thread, keeps one order on every rank, at the price of PowerSGD's overlap with backward.
+    """
     from torch.distributed.algorithms.ddp_comm_hooks.powerSGD_hook import powerSGD_hook
 
     powersgd = state.powersgd
     before = powersgd.total_numel_after_compression
     compressing = powersgd.iter >= powersgd.start_powerSGD_iter
     start = time.perf_counter()
-    future = powerSGD_hook(powersgd, bucket)
+    averaged = powerSGD_hook(powersgd, bucket).wait()
     sent = bucket.buffer().element_size() * (powersgd.total_numel_after_compression - before if compressing
                                              else bucket.buffer().numel())
-
-    def finish(fut: torch.futures.Future) -> torch.Tensor:
-        _finish_span(state, start, sent)
-        return fut.value()
-
-    return future.then(finish)
+    _finish_span(state, start, sent)
+    done: torch.futures.Future[torch.Tensor] = torch.futures.Future()
+    done.set_result(averaged)
+    return done
 
 
 def register_hook(model, timer: CommTimer, comm_hook: str, powersgd_rank: int, start_iter: int,
