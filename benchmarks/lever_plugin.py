@@ -45,7 +45,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
 @pytest.fixture(scope="session")
 def lever_study(request: pytest.FixtureRequest, suite_options, lane_data: Path) -> LeverStudy:
     """The session's study: its values, the gradient's shapes (for the predicted bytes), the emulated nodes
-    with --nodes, one short warm-up launch."""
+    with --nodes, one short warm-up launch (none with --warmup-launches 0)."""
     from benchmarks.plugin import make_progress
     from benchmarks.session_setup import make_nodes
     from lanemodel.engine.leverspec import gradient_shapes
@@ -58,7 +58,8 @@ def lever_study(request: pytest.FixtureRequest, suite_options, lane_data: Path) 
     shapes = gradient_shapes(suite.train_config(opts, lane_data))
     state.levers = LeverStudy(opts, opts.levers, values, lane_data, shapes, nodes=nodes,
                               progress=make_progress(request.config, opts.steps, launches))
-    state.levers.warm_up(max(opts.world_sizes))
+    if opts.warmup_launches:
+        state.levers.warm_up(max(opts.world_sizes))
     return state.levers
 
 

@@ -1,11 +1,11 @@
 """The lever study (``--levers SPEC``): each lever value against the default configuration, in blocks.
 
 A block, at one world size, is one launch of the default and one of each value, in an order drawn at random
-for that block, all trained from the block's seed: the same initial weights and the same samples in the same
-order, so that the pair's loss difference is the lever's (``lanemodel.analysis.leverstats``). Blocks differ
-by seed. The values that came out faster and training the same are then combined, the fastest per lever,
-and the combination is measured against the default in blocks of its own: single-lever ratios do not
-multiply when the levers interact.
+(every second block in the reverse order of the one before), all trained from the block's seed: the same
+initial weights and the same samples in the same order, so that the pair's loss difference is the lever's
+(``lanemodel.analysis.leverstats``). Blocks differ by seed. The values that came out faster and training
+the same are then combined, the fastest per lever, and the combination is measured against the default in
+blocks of its own: single-lever ratios do not multiply when the levers interact.
 """
 from __future__ import annotations
 
@@ -57,10 +57,15 @@ class LeverStudy:
         self._launch(Combination(), world_size, "warmup", seed=0, steps=min(self.opts.steps, 3))
 
     def run_block(self, world_size: int, sides: Sequence[Side], blocks: list[Block]) -> Block:
-        """The default and ``sides`` once each, in a drawn order, from the next seed; failures kept as errors."""
+        """The default and ``sides`` once each, from the next seed, in a drawn order, and the block after it in
+        the reverse order (for two sides: ABBA), so that each side's place in the blocks evens out over a pair;
+        failures kept as errors."""
         by_label = {DEFAULT: Combination(), **{side.label: side for side in sides}}
         order = list(by_label)
-        self._rng.shuffle(order)
+        if len(blocks) % 2:         # counterbalanced: every second block runs the one before it backwards
+            order = blocks[-1].order[::-1]
+        else:
+            self._rng.shuffle(order)
         block = Block(seed=len(blocks), order=order)
         for label in order:
             launch, error = self._launch(by_label[label], world_size, f"b{block.seed}", block.seed)

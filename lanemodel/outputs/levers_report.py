@@ -89,8 +89,9 @@ def lever_report(study: dict, config: dict) -> str:
     if best:
         lines.append(f"The fastest (world size, configuration) here that trains as the default does: "
                      f"**{best['world_size']} processes, {best['configuration']}**, "
-                     f"{best['samples_per_second']:.1f} samples/s (the default, and each recommendation that "
-                     f"kept the loss, compared by samples per second at the same global batch).")
+                     f"{best['samples_per_second']:.1f} samples/s (among the default, every value that was faster and "
+                     f"trained the same, and each re-measured combination that did: samples per second at the "
+                     f"same global batch).")
     else:
         lines.append("No configuration finished.")
     lines += ["", "### How it was measured", "",
