@@ -63,3 +63,16 @@ def gate_settings(opts: SweepSettings) -> GateSettings:
     return GateSettings(max_slowdown=opts.scaling_max_slowdown, max_efficiency_drop=opts.scaling_max_efficiency_drop,
                         alpha=opts.scaling_alpha, beta=opts.scaling_beta, session_sd=opts.scaling_session_sd,
                         looks=looks).validate()
+
+
+def use_slurm(opts: SweepSettings) -> None:
+    """--launcher slurm: srun there, an allocation or a partition, the world sizes inside the allocation (a usage
+    error naming what is missing, before any launch); the partition goes to srun as SLURM_PARTITION."""
+    from lanemodel.engine.slurmrunner import SlurmError, check_slurm
+
+    try:
+        check_slurm(opts.world_sizes, opts.slurm_partition or os.environ.get("SLURM_PARTITION", ""))
+    except SlurmError as exc:
+        raise pytest.UsageError(str(exc)) from None
+    if opts.slurm_partition:
+        os.environ["SLURM_PARTITION"] = opts.slurm_partition

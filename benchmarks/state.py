@@ -11,7 +11,7 @@ import pytest
 
 from benchmarks import suite
 from benchmarks.abtest import ABSession
-from benchmarks.options import gate_settings, read_options
+from benchmarks.options import gate_settings, read_options, use_slurm
 from benchmarks.planning import SessionPlanner
 from lanemodel.analysis.claims import probes_from
 from lanemodel.analysis.curve import analyse, analysis_json
@@ -63,7 +63,10 @@ class SuiteState:
     @property
     def options(self) -> SweepSettings:
         if self._options is None:
-            self._options = read_options(self.config)
+            opts = read_options(self.config)
+            if opts.launcher == "slurm":
+                use_slurm(opts)
+            self._options = opts
         return self._options
 
     @property

@@ -14,7 +14,7 @@ from typing import Any
 PRESET_NAMES = ("tiny", "small", "full")       # lanemodel.training.model.PRESETS, checked by a test
 SCALING_MODES = ("strong", "weak")
 SPAWN_METHODS = ("fresh", "forkserver")
-LAUNCHERS = ("embedded", "torchrun")
+LAUNCHERS = ("embedded", "torchrun", "slurm")
 DEFAULT_SESSION_BUDGET_S = 260.0   # `./run bench` (1-16 processes, tiny) within 5 min on a 2-core guest
 PLANNED_MIN_ROUNDS = 1             # launches every world size of a planned session gets (launchplan.MIN_LAUNCHES)
 PRECISE_ROUNDS, MAX_ROUNDS = 10, 20
@@ -135,7 +135,11 @@ OPTIONS: tuple[Option, ...] = (
     Option("spawn", "fresh", "start ranks as fresh interpreters (fresh) or fork them from a server that "
            "has imported torch (forkserver)", _choice(SPAWN_METHODS)),
     Option("launcher", "embedded", "embedded: this suite starts every rank; torchrun: every launch is a torchrun "
-           "job (--standalone) running the same rank entry point (needs --spawn fresh)", _choice(LAUNCHERS)),
+           "job (--standalone) running the same rank entry point (needs --spawn fresh); slurm: every launch is a Slurm "
+           "job step, one srun task per rank (inside an allocation, or a job of its own in --slurm-partition)",
+           _choice(LAUNCHERS)),
+    Option("slurm_partition", "", "with --launcher slurm outside an allocation: the partition srun's own job runs in "
+           "(srun's SLURM_PARTITION)", _text),
     Option("nodes", "1", "K > 1: emulated nodes, each a network namespace with its own torchrun agent, joined "
            "through a bridge by links of --link-gbit (needs root and --launcher torchrun; world sizes split evenly "
            "over the nodes)", _number(int, 1, 64)),
@@ -224,6 +228,7 @@ class SweepSettings:
     scaling: str
     spawn: str
     launcher: str
+    slurm_partition: str
     nodes: int
     link_gbit: float
     results_dir: str
@@ -275,9 +280,9 @@ def parse_settings(raw: Mapping[str, str | None], scope: str = "suite",
                             f"--launcher torchrun")
     if settings.nodes > 1 and (bad := [ws for ws in settings.world_sizes if ws % settings.nodes]):
         raise SettingsError(f"--world-sizes: {bad[0]} ranks do not split evenly over --nodes {settings.nodes}")
-    if settings.launcher == "torchrun" and settings.spawn != "fresh":
-        raise SettingsError(f"--launcher torchrun starts fresh interpreters; --spawn {settings.spawn} cannot apply "
-                            f"(give --spawn fresh)")
+    if settings.launcher in ("torchrun", "slurm") and settings.spawn != "fresh":
+        raise SettingsError(f"--launcher {settings.launcher} starts fresh interpreters; --spawn {settings.spawn} "
+                            f"cannot apply (give --spawn fresh)")
     if scope == "suite" and settings.scaling_ab and settings.spawn != "fresh":
         raise SettingsError(f"--scaling-ab needs --spawn fresh (REF's ranks import REF's code in their own "
                             f"interpreters), got --spawn {settings.spawn}")

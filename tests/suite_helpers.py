@@ -12,12 +12,13 @@ def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST")}
 
 
-def run_project(project: Path, tmp: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+def run_project(project: Path, tmp: Path, *args: str, timeout: float = 600,
+                env_extra: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """`pytest benchmarks/` of the code in ``project``, storage and results under ``tmp``."""
     return subprocess.run(
         [sys.executable, "-m", "pytest", "benchmarks/", "-p", "no:cacheprovider", "-q",
          f"--benchmark-storage=file://{tmp / 'storage'}", "--results-dir", str(tmp / "results"), *args],
-        cwd=project, capture_output=True, text=True, timeout=timeout, env=clean_env())
+        cwd=project, capture_output=True, text=True, timeout=timeout, env={**clean_env(), **(env_extra or {})})
 
 
 def gate_lines(stdout: str) -> list[str]:

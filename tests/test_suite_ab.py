@@ -144,6 +144,7 @@ def test_a_ref_that_names_no_commit_is_refused_before_any_launch(tmp_path):
     assert not (tmp_path / "results" / "ab_ref").exists()
 
 
+@pytest.mark.slow
 def test_history_gate_judges_against_the_spread_of_saved_runs(tmp_path):
     """Two saved runs 3 % apart are the history; a run with every step twice as long regresses against it."""
     small = ["--world-sizes", "1", "--steps", "5", "--drop-warmup", "1", "--global-batch", "4", "--rounds", "2",

@@ -278,6 +278,7 @@ def test_report_numbers_come_from_the_metrics_files(saved):
         assert float(cells[4]) == pytest.approx(4 / median, abs=0.05)   # samples/s at global batch 4
 
 
+@pytest.mark.slow
 def test_performance_group_prints_and_saves_each_ratio_with_its_target(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "benchmarks/", "-p", "no:cacheprovider", "-q", "--performance",

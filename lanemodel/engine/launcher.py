@@ -22,6 +22,7 @@ from lanemodel.engine.forkserver import ForkedRank
 from lanemodel.engine.netns import NODE_INTERFACE, EmulatedNodes, netns_command
 from lanemodel.engine.progress import StepCallback
 from lanemodel.engine.recorder import ENV_LAUNCH_TIME, error_path, records_path
+from lanemodel.engine.slurmrunner import SRUN_LOG, SrunJob, srun_args
 from lanemodel.engine.threads import ThreadPlan, plans_env
 from lanemodel.engine.torchrunner import AGENT_LOG, TorchrunJob, node_args, standalone_args
 from lanemodel.engine.worktree import RefCode, code_env
@@ -30,7 +31,7 @@ from lanemodel.training.config import TrainConfig
 POLL_INTERVAL_S = 0.05
 PORT_ATTEMPTS = 3
 SPAWN_METHODS = ("fresh", "forkserver")
-LAUNCHERS = ("embedded", "torchrun")
+LAUNCHERS = ("embedded", "torchrun", "slurm")
 PORT_IN_USE_MARKERS = ("address already in use", "EADDRINUSE", "Address in use")
 
 
@@ -164,10 +165,12 @@ def launch_ranks(cfg: TrainConfig, plans: list[ThreadPlan], run_dir: str | Path,
     if nodes is not None and (launcher != "torchrun" or len(plans) % nodes.nodes):
         raise ValueError(f"emulated nodes need the torchrun launcher and a world size that splits evenly over "
                          f"{nodes.nodes} nodes, got {launcher} and {len(plans)}")
-    if (code is not None or launcher == "torchrun") and spawn != "fresh":
-        raise ValueError("ranks of another code version or of torchrun start as fresh interpreters only "
+    if (code is not None or launcher != "embedded") and spawn != "fresh":
+        raise ValueError("ranks of another code version, of torchrun or of srun start as fresh interpreters only "
                          "(spawn 'fresh')")
     with terminate_as_interrupt():
+        if launcher == "slurm":
+            return _launch_slurm(cfg, plans, Path(run_dir).resolve(), timeout_s, fault, on_step, code)
         if launcher == "torchrun":
             return _launch_torchrun(cfg, plans, Path(run_dir).resolve(), timeout_s, fault, on_step, code, nodes)
         return _launch(cfg, plans, Path(run_dir).resolve(), timeout_s, fault, spawn, on_step, code)
@@ -226,10 +229,32 @@ def _launch_torchrun(cfg: TrainConfig, plans: list[ThreadPlan], run_dir: Path, t
 
     jobs, failed = _start_and_supervise(start, started + timeout_s, run_dir, timeout_s, on_step)
     if failed:
-        raise LaunchError(f"world size {world_size} failed under torchrun: {_describe_torchrun_failure(run_dir)}\n"
+        raise LaunchError(f"world size {world_size} failed under torchrun: {_describe_agent_failure(run_dir)}\n"
                           f"records kept in {run_dir}", run_dir, [job.pid for job in jobs])
     return LaunchOutcome(run_dir, world_size, launch_time, time.perf_counter() - started, 0, 1,
                          [job.pid for job in jobs], "fresh", list(plans), "torchrun")
+
+
+def _launch_slurm(cfg: TrainConfig, plans: list[ThreadPlan], run_dir: Path, timeout_s: float, fault: str,
+                  on_step: StepCallback | None, code: RefCode | None) -> LaunchOutcome:
+    """One Slurm job step (``slurmrunner``): srun starts one task per rank; the rendezvous is rank 0's."""
+    world_size = len(plans)
+    argv = _rank_argv(cfg, run_dir, fault, code)
+    _clear_rank_files(run_dir)
+    port, launch_time, started = free_port(), time.time(), time.perf_counter()
+    job_name = f"lanebench-{run_dir.name}-{os.getpid()}"
+
+    def start(jobs: list) -> None:
+        env = {**_agent_env(plans, launch_time), "MASTER_PORT": str(port)}
+        jobs.append(SrunJob(srun_args(world_size, job_name, env.get("SLURM_PARTITION", "")), argv, env,
+                            run_dir / SRUN_LOG, job_name, code))
+
+    jobs, failed = _start_and_supervise(start, started + timeout_s, run_dir, timeout_s, on_step)
+    if failed:
+        raise LaunchError(f"world size {world_size} failed under srun: {_describe_agent_failure(run_dir)}\n"
+                          f"records kept in {run_dir}", run_dir, [job.pid for job in jobs])
+    return LaunchOutcome(run_dir, world_size, launch_time, time.perf_counter() - started, port, 1,
+                         [job.pid for job in jobs], "fresh", list(plans), "slurm")
 
 
 def _start_and_supervise(start, deadline: float, run_dir: Path, timeout_s: float,
@@ -254,14 +279,14 @@ def _agent_env(plans: list[ThreadPlan], launch_time: float) -> dict[str, str]:
     return env
 
 
-def _describe_torchrun_failure(run_dir: Path) -> str:
+def _describe_agent_failure(run_dir: Path) -> str:
     """The earliest rank error, else the agent's own account (it names the failed rank and its exit code)."""
     errors = [json.loads(path.read_text()) for path in run_dir.glob("rank*.error.json")]
     if errors:
         first = min(errors, key=lambda e: e["time"])
         return f"rank {first['rank']} raised {first['error']}\n{first['traceback']}"
-    logs = sorted(run_dir.glob("torchrun*.log"))
-    return "torchrun exited with an error; log tail:\n" + "\n".join(_tail(log, 40) for log in logs)
+    logs = sorted([*run_dir.glob("torchrun*.log"), *run_dir.glob(SRUN_LOG)])
+    return "the launcher exited with an error; log tail:\n" + "\n".join(_tail(log, 40) for log in logs)
 
 
 def _launch(cfg: TrainConfig, plans: list[ThreadPlan], run_dir: Path, timeout_s: float, fault: str, spawn: str,

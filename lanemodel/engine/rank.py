@@ -9,6 +9,7 @@ import argparse
 import json
 import os
 import signal
+import socket
 import sys
 import time
 import traceback
@@ -17,8 +18,10 @@ from pathlib import Path
 
 ENTRY_TIME = time.time()
 
+from lanemodel.engine.slurmenv import adopt_slurm_env  # noqa: E402
 from lanemodel.engine.threads import apply_plan_from_env  # noqa: E402  (the budget must apply before torch starts work)
 
+SLURM_TASK = adopt_slurm_env()         # an srun task: SLURM_PROCID etc. as RANK etc., before the plan is picked
 THREAD_SETTINGS = apply_plan_from_env()
 
 import torch.distributed as dist  # noqa: E402
@@ -82,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
                                 timeout=timedelta(seconds=cfg.collective_timeout_s))
         write_rank_meta(records_dir, rank, {
             "rank": rank, "world_size": world_size, "local_rank": int(os.environ.get("LOCAL_RANK", rank)),
-            "pid": os.getpid(), "entry_time": ENTRY_TIME, "imports_done_time": IMPORTS_DONE_TIME,
+            "pid": os.getpid(), "host": socket.gethostname(), "slurm_task": SLURM_TASK, "entry_time": ENTRY_TIME,
+            "imports_done_time": IMPORTS_DONE_TIME,
             "init_done_time": time.time(),
             "launch_time": float(os.environ.get(ENV_LAUNCH_TIME, "nan")), "threads": THREAD_SETTINGS,
         })
