@@ -42,13 +42,23 @@ def run_config(opts: SweepSettings) -> dict:
     return {"cpu_model": machine["cpu_model"], "cores_available": machine["cores_available"],
             "physical_cores": machine["physical_cores"], "logical_cores": machine["logical_cores"],
             "torch": machine["torch"], "preset": opts.preset, "scaling": opts.scaling, "spawn": opts.spawn,
-            "launcher": opts.launcher, "nodes": opts.nodes,
+            "launcher": opts.launcher, "nodes": opts.nodes, "slurm_nodes": slurm_nodes(opts.launcher),
             "link_gbit": opts.link_gbit if opts.nodes > 1 else None,
             "global_batch": opts.global_batch, "steps": opts.steps, "drop_warmup": opts.drop_warmup,
             "threads": list(opts.threads), "world_sizes": list(opts.world_sizes), "rounds": opts.rounds,
             "max_rounds": opts.scaling_max_rounds, "session_budget_s": opts.scaling_session_budget_s,
             "precise": bool(opts.scaling_precise), "inject_comm_delay_ms": opts.inject_comm_delay_ms,
             "inject_step_slowdown": opts.inject_step_slowdown}
+
+
+def slurm_nodes(launcher: str) -> int | None:
+    """The node layout of a Slurm run: the allocation's nodes (1 for srun's own one-node job); None otherwise.
+    Runs whose ranks were spread over a different number of hosts are not compared."""
+    import os
+
+    if launcher != "slurm":
+        return None
+    return int(os.environ.get("SLURM_JOB_NUM_NODES") or 1) if os.environ.get("SLURM_JOB_ID") else 1
 
 
 def prepare_results_dir(opts: SweepSettings) -> Path:

@@ -216,6 +216,14 @@ def test_different_configuration_is_refused_with_every_difference():
     assert "cores_available: baseline 2, current 4" in message and "preset: baseline 'tiny', current 'small'" in message
 
 
+def test_runs_on_a_different_number_of_slurm_nodes_are_refused_naming_the_layout():
+    one_node = {"benchmarks": [], "scaling": {"config": {**CONFIG, "launcher": "slurm", "slurm_nodes": 1}}}
+    check_comparable(one_node, {**CONFIG, "launcher": "slurm", "slurm_nodes": 1}, "one.json")
+    with pytest.raises(BaselineError, match="slurm_nodes: baseline 1, current 2"):
+        check_comparable(one_node, {**CONFIG, "launcher": "slurm", "slurm_nodes": 2}, "one.json")
+    check_comparable({"benchmarks": [], "scaling": {"config": CONFIG}}, {**CONFIG, "slurm_nodes": None}, "old.json")
+
+
 def test_load_baseline_errors_name_the_file(tmp_path):
     path = tmp_path / "b.json"
     with pytest.raises(BaselineError, match=f"baseline file {path} does not exist"):

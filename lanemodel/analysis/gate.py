@@ -36,9 +36,9 @@ from lanemodel.settings import BY_NAME, SettingsError
 # Configuration that must match for two runs to be comparable at all. Injected slowdowns are not in it:
 # they stand for a code change the gate must catch.
 COMPARABLE_KEYS = ("cpu_model", "cores_available", "preset", "scaling", "spawn", "launcher", "nodes", "link_gbit",
-                   "global_batch", "steps", "drop_warmup", "torch")
+                   "slurm_nodes", "global_batch", "steps", "drop_warmup", "torch")
 # What a saved run without the key was measured with (the keys came later).
-IMPLIED = {"launcher": "embedded", "nodes": 1, "link_gbit": None}
+IMPLIED = {"launcher": "embedded", "nodes": 1, "link_gbit": None, "slurm_nodes": None}
 STEP_TIME = "step_time_ratio"
 EFFICIENCY = "efficiency_ratio"
 
