@@ -12,13 +12,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import signal
 import subprocess
 import sys
 from pathlib import Path
 
-from lanemodel.engine.torchrunner import descendants
-from lanemodel.engine.worktree import RefCode, code_env
+from lanemodel.engine.torchrunner import AgentJob
+from lanemodel.engine.worktree import RefCode
 
 SRUN_LOG = "srun.log"
 COMMAND_TIMEOUT_S = 20
@@ -60,37 +59,20 @@ def srun_args(world_size: int, job_name: str, partition: str, environ=os.environ
     return args
 
 
-class SrunJob:
-    """One srun and its tasks, supervised like a rank process (``poll``, ``pid``, ``wait``, ``kill_tree``)."""
+class SrunJob(AgentJob):
+    """One srun and its tasks."""
 
     def __init__(self, args: list[str], argv: list[str], env: dict[str, str], log: Path, job_name: str,
                  code: RefCode | None = None):
         self.job_name = job_name
-        command = ["srun", *args, sys.executable, "-m", "lanemodel", "rank", *argv]
-        with log.open("w") as out:
-            self.proc = subprocess.Popen(command, env=env if code is None else code_env(code.path, env),
-                                         cwd=None if code is None else code.path, stdout=out,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
-        self.pid = self.proc.pid
-
-    def poll(self) -> int | None:
-        return self.proc.poll()
-
-    def wait(self, timeout: float | None = None) -> int:
-        return self.proc.wait(timeout=timeout)
+        super().__init__(["srun", *args, sys.executable, "-m", "lanemodel", "rank", *argv], env, log, code)
 
     def kill_tree(self) -> None:
-        """Cancel the step (and srun's own job outside an allocation), then SIGKILL srun and what it started
-        here; nothing of the launch is left in squeue."""
+        """Cancel the step (and srun's own job outside an allocation) first, so that nothing of the launch is
+        left in squeue, then SIGKILL srun and what it started here."""
         if self.proc.poll() is None:
             cancel(self.job_name)
-        for pid in [self.pid, *descendants(self.pid)]:
-            for kill in (os.killpg, os.kill):
-                try:
-                    kill(pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    continue
-        self.proc.wait(timeout=10)
+        super().kill_tree()
 
 
 def cancel(job_name: str) -> None:

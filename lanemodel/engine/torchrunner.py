@@ -54,15 +54,11 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
-class TorchrunJob:
-    """One torchrun agent and its workers, supervised like a rank process (``poll``, ``pid``, ``wait``)."""
+class AgentJob:
+    """A process that starts the ranks (torchrun's agent, srun), supervised like a rank process (``poll``,
+    ``pid``, ``wait``, ``kill_tree``); its output goes to ``log``."""
 
-    def __init__(self, torchrun_args: list[str], argv: list[str], env: dict[str, str], log: Path,
-                 code: RefCode | None = None, wrapper: list[str] | None = None):
-        """``torchrun_args``: the agent's options; ``argv``: the rank entry point's; ``wrapper``: a command
-        that runs the agent (``ip netns exec NODE`` for an emulated node)."""
-        command = [*(wrapper or []), sys.executable, "-m", "torch.distributed.run", *torchrun_args, "--max-restarts=0",
-                   "-m", "lanemodel", "rank", *argv]
+    def __init__(self, command: list[str], env: dict[str, str], log: Path, code: RefCode | None = None):
         with log.open("w") as out:
             self.proc = subprocess.Popen(command, env=env if code is None else code_env(code.path, env),
                                          cwd=None if code is None else code.path, stdout=out,
@@ -84,3 +80,14 @@ class TorchrunJob:
                 except (ProcessLookupError, PermissionError):
                     continue
         self.proc.wait(timeout=10)
+
+
+class TorchrunJob(AgentJob):
+    """One torchrun agent and its workers."""
+
+    def __init__(self, torchrun_args: list[str], argv: list[str], env: dict[str, str], log: Path,
+                 code: RefCode | None = None, wrapper: list[str] | None = None):
+        """``torchrun_args``: the agent's options; ``argv``: the rank entry point's; ``wrapper``: a command
+        that runs the agent (``ip netns exec NODE`` for an emulated node)."""
+        super().__init__([*(wrapper or []), sys.executable, "-m", "torch.distributed.run", *torchrun_args,
+                          "--max-restarts=0", "-m", "lanemodel", "rank", *argv], env, log, code)
