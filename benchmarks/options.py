@@ -68,11 +68,9 @@ def gate_settings(opts: SweepSettings) -> GateSettings:
 def use_slurm(opts: SweepSettings) -> None:
     """--launcher slurm: srun there, an allocation or a partition, the world sizes inside the allocation (a usage
     error naming what is missing, before any launch); the partition goes to srun as SLURM_PARTITION."""
-    from lanemodel.engine.slurmrunner import SlurmError, check_slurm
+    from lanemodel.engine.slurmrunner import SlurmError, prepare_slurm
 
     try:
-        check_slurm(opts.world_sizes, opts.slurm_partition or os.environ.get("SLURM_PARTITION", ""))
+        prepare_slurm(opts.world_sizes, opts.slurm_partition)
     except SlurmError as exc:
         raise pytest.UsageError(str(exc)) from None
-    if opts.slurm_partition:
-        os.environ["SLURM_PARTITION"] = opts.slurm_partition

@@ -52,13 +52,11 @@ def run_config(opts: SweepSettings) -> dict:
 
 
 def slurm_nodes(launcher: str) -> int | None:
-    """The node layout of a Slurm run: the allocation's nodes (1 for srun's own one-node job); None otherwise.
-    Runs whose ranks were spread over a different number of hosts are not compared."""
-    import os
+    """The node layout of a Slurm run (``slurmrunner.allocation_nodes``); None for the other launchers. Runs
+    whose ranks were spread over a different number of hosts are not compared."""
+    from lanemodel.engine.slurmrunner import allocation_nodes
 
-    if launcher != "slurm":
-        return None
-    return int(os.environ.get("SLURM_JOB_NUM_NODES") or 1) if os.environ.get("SLURM_JOB_ID") else 1
+    return allocation_nodes() if launcher == "slurm" else None
 
 
 def prepare_results_dir(opts: SweepSettings) -> Path:

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import tempfile
 from contextlib import ExitStack
@@ -173,7 +172,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 def cmd_sweep(args: argparse.Namespace) -> int:
     from lanemodel.engine.launcher import terminate_as_interrupt
     from lanemodel.engine.netns import NodesError, check_can_emulate, emulated_nodes
-    from lanemodel.engine.slurmrunner import SlurmError, check_slurm
+    from lanemodel.engine.slurmrunner import SlurmError, prepare_slurm
     from lanemodel.engine.sweep import SweepError, run_sweep
     from lanemodel.engine.threads import parse_policy
     from lanemodel.workload.synthset import write_synthetic_dataset
@@ -184,9 +183,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         if settings.nodes > 1:
             check_can_emulate()
         if settings.launcher == "slurm":
-            check_slurm(settings.world_sizes, settings.slurm_partition or os.environ.get("SLURM_PARTITION", ""))
-            if settings.slurm_partition:
-                os.environ["SLURM_PARTITION"] = settings.slurm_partition
+            prepare_slurm(settings.world_sizes, settings.slurm_partition)
     except (SettingsError, NodesError, SlurmError) as exc:
         raise UsageError(str(exc)) from None
     if len(settings.threads) != 1:

@@ -227,12 +227,7 @@ def _launch_torchrun(cfg: TrainConfig, plans: list[ThreadPlan], run_dir: Path, t
             jobs.append(TorchrunJob(agent, argv, env, run_dir / f"torchrun_node{node}.log", code,
                                     wrapper=netns_command(nodes, node, [])))
 
-    jobs, failed = _start_and_supervise(start, started + timeout_s, run_dir, timeout_s, on_step)
-    if failed:
-        raise LaunchError(f"world size {world_size} failed under torchrun: {_describe_agent_failure(run_dir)}\n"
-                          f"records kept in {run_dir}", run_dir, [job.pid for job in jobs])
-    return LaunchOutcome(run_dir, world_size, launch_time, time.perf_counter() - started, 0, 1,
-                         [job.pid for job in jobs], "fresh", list(plans), "torchrun")
+    return _run_agents(start, plans, run_dir, timeout_s, on_step, launch_time, started, 0, "torchrun")
 
 
 def _launch_slurm(cfg: TrainConfig, plans: list[ThreadPlan], run_dir: Path, timeout_s: float, fault: str,
@@ -249,12 +244,21 @@ def _launch_slurm(cfg: TrainConfig, plans: list[ThreadPlan], run_dir: Path, time
         jobs.append(SrunJob(srun_args(world_size, job_name, env.get("SLURM_PARTITION", "")), argv, env,
                             run_dir / SRUN_LOG, job_name, code))
 
+    return _run_agents(start, plans, run_dir, timeout_s, on_step, launch_time, started, port, "slurm")
+
+
+def _run_agents(start, plans: list[ThreadPlan], run_dir: Path, timeout_s: float, on_step: StepCallback | None,
+                launch_time: float, started: float, port: int, launcher: str) -> LaunchOutcome:
+    """Start the launcher's own processes (torchrun agents, srun) and supervise them; a failure is named from
+    the ranks' error files or the launcher's log. No port retry: the rendezvous is the launcher's, or rank 0's
+    on a port chosen just before."""
     jobs, failed = _start_and_supervise(start, started + timeout_s, run_dir, timeout_s, on_step)
     if failed:
-        raise LaunchError(f"world size {world_size} failed under srun: {_describe_agent_failure(run_dir)}\n"
+        under = "srun" if launcher == "slurm" else launcher
+        raise LaunchError(f"world size {len(plans)} failed under {under}: {_describe_agent_failure(run_dir)}\n"
                           f"records kept in {run_dir}", run_dir, [job.pid for job in jobs])
-    return LaunchOutcome(run_dir, world_size, launch_time, time.perf_counter() - started, port, 1,
-                         [job.pid for job in jobs], "fresh", list(plans), "slurm")
+    return LaunchOutcome(run_dir, len(plans), launch_time, time.perf_counter() - started, port, 1,
+                         [job.pid for job in jobs], "fresh", list(plans), launcher)
 
 
 def _start_and_supervise(start, deadline: float, run_dir: Path, timeout_s: float,

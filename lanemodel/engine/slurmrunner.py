@@ -51,6 +51,19 @@ def check_slurm(world_sizes: tuple[int, ...], partition: str, environ=os.environ
                          f"(SLURM_NTASKS); ask salloc for more or measure smaller world sizes")
 
 
+def prepare_slurm(world_sizes: tuple[int, ...], partition: str, environ=os.environ) -> None:
+    """``check_slurm`` with the partition given (or srun's own SLURM_PARTITION), which then goes to srun as
+    SLURM_PARTITION: what the suite and the sweep CLI do before any launch."""
+    check_slurm(world_sizes, partition or environ.get("SLURM_PARTITION", ""), environ)
+    if partition:
+        environ["SLURM_PARTITION"] = partition
+
+
+def allocation_nodes(environ=os.environ) -> int:
+    """The nodes a Slurm run's ranks may be spread over: the allocation's, 1 for srun's own one-node job."""
+    return int(environ.get("SLURM_JOB_NUM_NODES") or 1) if in_allocation(environ) else 1
+
+
 def srun_args(world_size: int, job_name: str, partition: str, environ=os.environ) -> list[str]:
     args = [f"--ntasks={world_size}", "--cpu-bind=none", "--kill-on-bad-exit=1", "--overcommit",
             f"--job-name={job_name}", "--quiet"]
