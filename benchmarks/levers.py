@@ -9,6 +9,7 @@ blocks of its own: single-lever ratios do not multiply when the levers interact.
 """
 from __future__ import annotations
 
+import math
 import random
 import re
 import time
@@ -106,15 +107,15 @@ class LeverStudy:
         _, blocks = self.recommended.setdefault(world_size, (combination, []))
         return self.run_block(world_size, [combination], blocks)
 
-    def rows(self, world_size: int) -> list[dict]:
+    def rows(self, world_size: int, default: dict | None = None) -> list[dict]:
+        """One row per value; ``default``: the default's side_json, when the caller has it already."""
         blocks = self.blocks.get(world_size, [])
         defaults = [block.launches.get(DEFAULT) for block in blocks]
-        default = side_json([launch for launch in defaults if launch is not None and launch.finished])
+        default = side_json(finished(defaults)) if default is None else default
         rows = []
         for value in self.values:
             row = row_json(value.label, [block.launches.get(value.label) for block in blocks], defaults,
-                           self.opts.levers_loss_tolerance,
-                           [f"block {b.seed}: {b.errors[value.label]}" for b in blocks if value.label in b.errors])
+                           self.opts.levers_loss_tolerance, block_errors(blocks, value.label))
             row["predicted_bytes"] = predicted_bytes(value, self.shapes)
             row["predicted_ratio"] = predicted_ratio(default, row["predicted_bytes"])
             rows.append(row)
@@ -122,21 +123,18 @@ class LeverStudy:
 
     def world_size_json(self, world_size: int) -> dict:
         blocks = self.blocks.get(world_size, [])
-        defaults = [block.launches.get(DEFAULT) for block in blocks]
-        found = {"default": side_json([launch for launch in defaults if launch is not None and launch.finished]),
-                 "default_errors": [f"block {b.seed}: {b.errors[DEFAULT]}" for b in blocks if DEFAULT in b.errors],
-                 "rows": self.rows(world_size), "orders": [block.order for block in blocks], "recommended": None}
+        default = side_json(finished([block.launches.get(DEFAULT) for block in blocks]))
+        found = {"default": default, "default_errors": block_errors(blocks, DEFAULT),
+                 "rows": self.rows(world_size, default), "orders": [block.order for block in blocks],
+                 "recommended": None}
         if world_size in self.recommended:
             combination, rec_blocks = self.recommended[world_size]
             rec = row_json(combination.label, [b.launches.get(combination.label) for b in rec_blocks],
                            [b.launches.get(DEFAULT) for b in rec_blocks], self.opts.levers_loss_tolerance,
-                           [f"block {b.seed}: {b.errors[combination.label]}" for b in rec_blocks
-                            if combination.label in b.errors])
+                           block_errors(rec_blocks, combination.label))
             singles = {row["label"]: row.get("ratio") for row in found["rows"]}
-            product = 1.0
-            for value in combination.values:
-                product *= singles[value.label]
-            found["recommended"] = {**rec, "product_of_single_ratios": product,
+            found["recommended"] = {**rec, "product_of_single_ratios": math.prod(singles[value.label]
+                                                                                 for value in combination.values),
                                     "orders": [b.order for b in rec_blocks]}
         return found
 
@@ -148,6 +146,15 @@ class LeverStudy:
                 "global_batch": self.opts.global_batch, "nodes": self.opts.nodes,
                 "link_gbit": self.opts.link_gbit if self.opts.nodes > 1 else None,
                 "launch_seconds": round(self.launch_seconds, 1), "world_sizes": sizes, "fastest": fastest(sizes)}
+
+
+def block_errors(blocks: list[Block], label: str) -> list[str]:
+    """The errors of ``label``'s failed launches, named by block."""
+    return [f"block {block.seed}: {block.errors[label]}" for block in blocks if label in block.errors]
+
+
+def finished(launches: list[Launch | None]) -> list[Launch]:
+    return [launch for launch in launches if launch is not None and launch.finished]
 
 
 def slug(label: str) -> str:

@@ -2,9 +2,7 @@
 a hook whose dtype gloo lacks would otherwise fail inside every rank's first backward."""
 from __future__ import annotations
 
-from lanemodel.training.config import parse_comm_hook
-
-HOOK_DTYPES = {"fp16": "float16", "bf16": "bfloat16"}
+from lanemodel.training.config import HALF_DTYPES, parse_comm_hook
 
 
 def gloo_refusal(dtype_name: str) -> str | None:
@@ -24,6 +22,6 @@ def gloo_refusal(dtype_name: str) -> str | None:
 def check_comm_hook(comm_hook: str) -> None:
     """A ValueError naming the hook and gloo's reason when gloo here cannot all-reduce its dtype."""
     kind, _ = parse_comm_hook(comm_hook)
-    if kind in HOOK_DTYPES and (why := gloo_refusal(HOOK_DTYPES[kind])):
-        raise ValueError(f"comm_hook {comm_hook}: gloo on this machine cannot all-reduce {HOOK_DTYPES[kind]} "
+    if kind in HALF_DTYPES and (why := gloo_refusal(HALF_DTYPES[kind])):
+        raise ValueError(f"comm_hook {comm_hook}: gloo on this machine cannot all-reduce {HALF_DTYPES[kind]} "
                          f"({why})")

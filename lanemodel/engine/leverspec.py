@@ -6,6 +6,7 @@ a hook dtype gloo here lacks), so that a study never stops half-way on a value t
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -130,7 +131,7 @@ def predicted_bytes(value: LeverValue, shapes: list[tuple[int, ...]], element_by
     hook leaves the fp32 gradient's bytes as they are. fp16/bf16 halve every element; PowerSGD sends, per
     tensor it compresses (viewed as n x m, compressed when (n + m) r < n m, as this project sets its rate),
     P (n x r) and Q (m x r), and every other tensor whole (torch's powerSGD_hook)."""
-    whole = sum(_numel(shape) for shape in shapes) * element_bytes
+    whole = sum(math.prod(shape) for shape in shapes) * element_bytes
     if value.lever != "comm_hook" or value.value == "none":
         return whole
     kind, rank = parse_comm_hook(value.value)
@@ -138,17 +139,10 @@ def predicted_bytes(value: LeverValue, shapes: list[tuple[int, ...]], element_by
         return whole // 2
     sent = 0
     for shape in shapes:
-        n, m = (shape[0], _numel(shape) // shape[0]) if len(shape) > 1 else (0, 0)
+        n, m = (shape[0], math.prod(shape) // shape[0]) if len(shape) > 1 else (0, 0)
         r = min(rank, n, m)
-        sent += (n + m) * r if len(shape) > 1 and (n + m) * r < n * m else _numel(shape)
+        sent += (n + m) * r if len(shape) > 1 and (n + m) * r < n * m else math.prod(shape)
     return sent * element_bytes
-
-
-def _numel(shape: tuple[int, ...]) -> int:
-    total = 1
-    for size in shape:
-        total *= size
-    return total
 
 
 def gradient_shapes(cfg: TrainConfig) -> list[tuple[int, ...]]:

@@ -15,6 +15,8 @@ from typing import NamedTuple
 import torch
 import torch.distributed as dist
 
+from lanemodel.training.config import HALF_DTYPES
+
 
 class CommStep(NamedTuple):
     """One step's all-reduce: seconds in all buckets, exposed and busy seconds, buckets, bytes sent."""
@@ -129,8 +131,7 @@ def register_hook(model, timer: CommTimer, comm_hook: str, powersgd_rank: int, s
                                        start_powerSGD_iter=start_iter, warm_start=warm_start,
                                        min_compression_rate=1)
         model.register_comm_hook(timer, timed_powersgd_hook)
-    elif comm_hook in ("fp16", "bf16"):
-        model.register_comm_hook(timer, compressed_allreduce_hook(getattr(torch, {"fp16": "float16",
-                                                                                  "bf16": "bfloat16"}[comm_hook])))
+    elif comm_hook in HALF_DTYPES:
+        model.register_comm_hook(timer, compressed_allreduce_hook(getattr(torch, HALF_DTYPES[comm_hook])))
     else:
         model.register_comm_hook(timer, timed_allreduce_hook)

@@ -15,6 +15,7 @@ def knob(default, help_text: str):
 
 
 COMM_HOOKS = ("none", "fp16", "bf16", "powersgd")
+HALF_DTYPES = {"fp16": "float16", "bf16": "bfloat16"}     # the compressing hooks and the torch dtype they send
 
 
 def parse_comm_hook(text: str) -> tuple[str, int]:
