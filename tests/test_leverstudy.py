@@ -121,7 +121,9 @@ os._exit(0)
 """
 
 
+# Slow (./run test-slow): the judgement itself is tested on numbers above (test_the_loss_check_is_an_equivalence_test).
 @pytest.mark.engine
+@pytest.mark.slow
 def test_a_hook_that_sums_instead_of_averaging_fails_the_loss_check(synth_data, tmp_path):
     """Real DDP training of the lane model on two gloo ranks, four seeds, with plain SGD (whose step grows with
     the gradient, where Adam's would not) at a learning rate near the edge of stability: a hook that sums the

@@ -121,6 +121,9 @@ def saved_gate(tmp: Path, name: str) -> dict:
     return json.loads(path.read_text())["scaling"]["gate"]
 
 
+# Slow (./run test-slow): the main run's A/A is test_scaling_baseline_by_name_is_found_or_refused (1 process
+# against the saved baseline, exit 0) and the A/B workflow test's unchanged side.
+@pytest.mark.slow
 def test_a_a_comparison_never_regresses(saved):
     tmp, _, _ = saved
     # Regressed needs a point estimate past the limit: an A/A ratio beyond 1.5 is far outside the noise.
@@ -152,6 +155,9 @@ def test_a_2x_step_slowdown_always_regresses_at_every_world_size(saved):
     # covers efficiency.
 
 
+# Slow (./run test-slow): the main run gates an efficiency drop in tests/test_gate.py from launches and a
+# regression end to end through the 2x step slowdown above.
+@pytest.mark.slow
 def test_injected_communication_delay_fails_the_gate_naming_the_world_size(saved):
     tmp, _, _ = saved
     proc = run_suite(tmp, "--benchmark-compare=0001", "--scaling-max-slowdown", "1.5",
