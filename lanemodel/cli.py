@@ -250,7 +250,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv[:1] == ["rank"]:
-        from lanemodel.engine.rank import exit_process
+        from lanemodel.engine.forkserver import exit_process
         from lanemodel.engine.rank import main as rank_main
         exit_process(rank_main(argv[1:]))
     parser = build_parser()

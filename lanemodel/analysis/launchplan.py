@@ -17,7 +17,8 @@ from dataclasses import dataclass, field
 
 Key = tuple[str, int]     # (thread policy, world size), in the order the session measures them
 MIN_LAUNCHES = 1          # every world size of the curve gets a launch; precision is then reported, not faked
-ALLREDUCE_PROBE_SHARE = 0.3   # all-reduce microbenchmark / one launch at the same world size: 0.22-0.27 here
+ALLREDUCE_PROBE_SHARE = 0.08  # all-reduce microbenchmark / one launch at the same world size: 0.05-0.14 here
+                              # (its ranks forked from the fork server; fresh interpreters took 0.22-0.38)
 
 
 @dataclass(frozen=True)
@@ -103,7 +104,7 @@ def estimate_costs(measured: Mapping[int, float], sizes: Collection[int], cores:
 
 def probe_seconds(costs: Mapping[Key, float], rank_alone_s: float) -> float:
     """Seconds the cause probes of ``costs``' world sizes take: one rank alone (about one launch of one rank)
-    and the all-reduce microbenchmark (start-up of N interpreters) above one process."""
+    and the all-reduce microbenchmark (N forked ranks: mostly the collective itself) above one process."""
     return sum(rank_alone_s + ALLREDUCE_PROBE_SHARE * cost for (_, ws), cost in costs.items() if ws > 1)
 
 

@@ -84,8 +84,11 @@ def kill_all(procs: list) -> None:
         elif proc.poll() is None:
             try:
                 os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
+            except ProcessLookupError:  # a forked rank killed before it made its own session: no group yet
+                try:
+                    os.kill(proc.pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
     for proc in procs:
         try:
             proc.wait(timeout=10)

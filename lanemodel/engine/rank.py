@@ -10,7 +10,6 @@ import json
 import os
 import signal
 import socket
-import sys
 import time
 import traceback
 from datetime import timedelta
@@ -61,14 +60,6 @@ def fault_callback(fault: tuple[str, int, int] | None, rank: int):
                 time.sleep(1)
         os.kill(os.getpid(), signal.SIGKILL if kind == "sigkill" else signal.SIGTERM)
     return before_step
-
-
-def exit_process(code: int) -> None:
-    """End a finished rank at once: its records and meta are on disk and its process group is gone, and the
-    interpreter's own teardown (freeing torch's modules and memory) took 10 s of a 16-rank launch on 2 cores."""
-    sys.stdout.flush()
-    sys.stderr.flush()
-    os._exit(code)
 
 
 def main(argv: list[str] | None = None) -> int:
