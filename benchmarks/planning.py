@@ -28,6 +28,16 @@ def projected_launch(launch: Launch, steps: int) -> tuple[float, float]:
     return launch.wall_time + missing * step, launch.global_batch_size / step
 
 
+def cold_start_seconds(launch: Launch, cores: int) -> float:
+    """Seconds the slowest rank's imports took beyond their CPU time and their share of the cores: waiting
+    for the disk, on the first launch after the page cache lost torch's files (a fresh clone, or minutes
+    idle on these guests: 12-16 s), which the session's later launches do not pay."""
+    metas = [m for m in launch.rank_metas if "imports_cpu_time" in m and "entry_time" in m]
+    sharing = max(1.0, len(metas) / max(cores, 1))
+    waits = [m["imports_done_time"] - m["entry_time"] - m["imports_cpu_time"] * sharing for m in metas]
+    return max(waits + [0.0])
+
+
 class SessionPlanner:
     """Keeps the plan of a planned session and makes it again as costs are measured."""
 
@@ -55,10 +65,13 @@ class SessionPlanner:
             self.note(f"session budget {self.opts.scaling_session_budget_s:g} s: no warm-up launch to cost a plan "
                       f"with (--warmup-launches 0); planned after the first launch")
             return
-        self.measured[policy, ws], self.throughput[policy, ws] = projected_launch(launch, self.opts.steps)
+        cost, self.throughput[policy, ws] = projected_launch(launch, self.opts.steps)
+        cold = cold_start_seconds(launch, self.cores)
+        self.measured[policy, ws] = cost - cold
         self.replan()
+        left_out = f" (less its imports' {cold:.0f} s waiting for the disk: a cold start)" if cold >= 1 else ""
         self.note(f"plan: {self.plan.headline()}; from the largest world size down, costs estimated from a "
-                  f"{steps}-step warm-up launch and made again after each world size's first launch")
+                  f"{steps}-step warm-up launch{left_out} and made again after each world size's first launch")
         for line in self.plan.lines():
             self.note("  " + line)
 

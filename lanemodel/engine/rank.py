@@ -32,6 +32,7 @@ from lanemodel.training.model import gradient_bytes, parameter_count, parameter_
 from lanemodel.training.train import RankContext, train  # noqa: E402
 
 IMPORTS_DONE_TIME = time.time()
+IMPORTS_DONE_CPU = time.process_time()    # CPU seconds so far: imports that waited for the disk took longer
 FAULT_KINDS = ("raise", "hang", "sigkill", "sigterm", "exit")
 
 
@@ -77,7 +78,7 @@ def main(argv: list[str] | None = None) -> int:
         write_rank_meta(records_dir, rank, {
             "rank": rank, "world_size": world_size, "local_rank": int(os.environ.get("LOCAL_RANK", rank)),
             "pid": os.getpid(), "host": socket.gethostname(), "slurm_task": SLURM_TASK, "entry_time": ENTRY_TIME,
-            "imports_done_time": IMPORTS_DONE_TIME,
+            "imports_done_time": IMPORTS_DONE_TIME, "imports_cpu_time": IMPORTS_DONE_CPU,
             "init_done_time": time.time(),
             "launch_time": float(os.environ.get(ENV_LAUNCH_TIME, "nan")), "threads": THREAD_SETTINGS,
         })
