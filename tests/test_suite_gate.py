@@ -116,6 +116,11 @@ def test_pytest_benchmark_compare_reads_the_saved_files(saved):
     assert "test_ddp_scaling[tuned-ws2]" in compared.stdout
 
 
+def own_results(tmp: Path, name: str) -> list[str]:
+    """A comparing session's results directory: the saved run's stays what the saved run measured."""
+    return ["--results-dir", str(tmp / f"results-{name}")]
+
+
 def saved_gate(tmp: Path, name: str) -> dict:
     (path,) = (tmp / "storage").rglob(f"*_{name}.json")
     return json.loads(path.read_text())["scaling"]["gate"]
@@ -128,7 +133,7 @@ def test_a_a_comparison_never_regresses(saved):
     tmp, _, _ = saved
     # Regressed needs a point estimate past the limit: an A/A ratio beyond 1.5 is far outside the noise.
     proc = run_suite(tmp, "--benchmark-compare=0001", "--benchmark-save=aa", "--scaling-max-slowdown", "1.5",
-                     "--scaling-max-efficiency-drop", "0.4", "--scaling-max-rounds", "3")
+                     "--scaling-max-efficiency-drop", "0.4", "--scaling-max-rounds", "3", *own_results(tmp, "aa"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "regression gate against" in proc.stdout and "no regression" in proc.stdout
     assert len(gate_lines(proc.stdout)) == 3 and not any("REGRESSED" in line for line in gate_lines(proc.stdout))
@@ -137,7 +142,8 @@ def test_a_a_comparison_never_regresses(saved):
 
 def test_a_2x_step_slowdown_always_regresses_at_every_world_size(saved):
     tmp, _, _ = saved
-    proc = run_suite(tmp, "--benchmark-compare=0001", "--benchmark-save=slow", "--inject-step-slowdown", "100")
+    proc = run_suite(tmp, "--benchmark-compare=0001", "--benchmark-save=slow", "--inject-step-slowdown", "100",
+                     *own_results(tmp, "slow"))
     assert proc.returncode == 1, proc.stdout + proc.stderr
     lines = gate_lines(proc.stdout)
     steps = [line for line in lines if "step_time_ratio" in line]
@@ -162,7 +168,7 @@ def test_injected_communication_delay_fails_the_gate_naming_the_world_size(saved
     tmp, _, _ = saved
     proc = run_suite(tmp, "--benchmark-compare=0001", "--scaling-max-slowdown", "1.5",
                      "--scaling-max-efficiency-drop", "0.4", "--inject-comm-delay-ms", "300",
-                     "--scaling-max-rounds", "3")
+                     "--scaling-max-rounds", "3", *own_results(tmp, "delay"))
     assert proc.returncode == 1, proc.stdout + proc.stderr
     regressed = [line for line in gate_lines(proc.stdout) if "REGRESSED" in line]
     assert regressed and all(line.startswith("world size 2 (tuned)") for line in regressed)
@@ -278,7 +284,7 @@ def test_report_numbers_come_from_the_metrics_files(saved):
         median = statistics.median(steps)
         wall = statistics.mean(d["launch"]["wall_time"] for d in docs)
         cells = report_row(report, "tuned", ws)
-        assert len(docs) == 3 and cells[1].startswith("3, ±")     # --rounds 3 is what runs, with its precision
+        assert len(docs) == 3 and cells[1].startswith("3, ±")     # the saved run's --rounds 3, with its precision
         assert float(cells[2]) == pytest.approx(wall, abs=0.0005)
         assert float(cells[3].split()[0]) == pytest.approx(median, abs=0.0005)
         assert float(cells[4]) == pytest.approx(4 / median, abs=0.05)   # samples/s at global batch 4

@@ -73,14 +73,25 @@ class ForkedRank:
         return self._process.exitcode
 
 
-def _stop_helper(pid: int | None, alive_fd: int | None, what: str, timeout_s: float) -> None:
-    """Close the helper's "alive" pipe (its signal to exit), wait for it, kill it if it lingers."""
+def _stop_helper(pid: int | None, alive_fd: int | None, what: str, timeout_s: float,
+                 terminate: bool = False) -> None:
+    """Close the helper's "alive" pipe (its signal to exit), wait for it, kill it if it lingers.
+
+    ``terminate``: also SIGTERM it at once. The fork server keeps nothing worth a clean exit, and one still
+    importing torch (a session stopped as its first fork was asked for) would only see the pipe afterwards,
+    then spend seconds tearing torch down.
+    """
     if pid is None:
         return
     if alive_fd is not None:
         try:
             os.close(alive_fd)
         except OSError:
+            pass
+    if terminate:
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
             pass
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -109,7 +120,7 @@ def shutdown_fork_server(timeout_s: float = 5.0) -> None:
 
     server = forkserver._forkserver
     with server._lock:
-        _stop_helper(server._forkserver_pid, server._forkserver_alive_fd, "fork server", timeout_s)
+        _stop_helper(server._forkserver_pid, server._forkserver_alive_fd, "fork server", timeout_s, terminate=True)
         address = server._forkserver_address
         server._forkserver_pid = server._forkserver_alive_fd = server._forkserver_address = None
         if address and not address.startswith("\0"):
