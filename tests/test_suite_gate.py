@@ -210,6 +210,9 @@ def test_a_baseline_from_the_other_launcher_is_refused_before_measuring(saved):
     assert "launcher: baseline 'embedded', current 'torchrun'" in proc.stderr
 
 
+# Slow (./run test-slow): tests/test_torchrun.py runs the launcher's torchrun jobs (thread plans, failures,
+# two agents) in the main run.
+@pytest.mark.slow
 def test_the_suite_runs_its_launches_as_torchrun_jobs(tmp_path):
     proc = run_suite(tmp_path, "--launcher", "torchrun", "--world-sizes", "2", "--rounds", "1",
                      "--scaling-max-rounds", "1", "--benchmark-save=tr")
