@@ -24,14 +24,13 @@ from lanemodel.engine.progress import StepCallback
 from lanemodel.engine.recorder import ENV_LAUNCH_TIME, error_path, records_path
 from lanemodel.engine.slurmrunner import SRUN_LOG, SrunJob, srun_args
 from lanemodel.engine.threads import ThreadPlan, plans_env
-from lanemodel.engine.torchrunner import AGENT_LOG, TorchrunJob, node_args, standalone_args
+from lanemodel.engine.torchrunner import AGENT_LOG, AgentJob, TorchrunJob, node_args, standalone_args
 from lanemodel.engine.worktree import RefCode, code_env
+from lanemodel.settings import LAUNCHERS, SPAWN_METHODS
 from lanemodel.training.config import TrainConfig
 
 POLL_INTERVAL_S = 0.05
 PORT_ATTEMPTS = 3
-SPAWN_METHODS = ("fresh", "forkserver")
-LAUNCHERS = ("embedded", "torchrun", "slurm")
 PORT_IN_USE_MARKERS = ("address already in use", "EADDRINUSE", "Address in use")
 
 
@@ -77,9 +76,9 @@ def _rank_env(plan: ThreadPlan, rank: int, world_size: int, port: int, launch_ti
 
 
 def kill_all(procs: list) -> None:
-    """SIGKILL every process group (torchrun jobs: the agent and every descendant) and reap them."""
+    """SIGKILL every process group (torchrun and srun jobs: their own ``kill_tree``) and reap them."""
     for proc in procs:
-        if isinstance(proc, TorchrunJob):
+        if isinstance(proc, AgentJob):
             proc.kill_tree()
         elif proc.poll() is None:
             try:

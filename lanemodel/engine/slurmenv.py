@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 
-COMMAND_TIMEOUT_S = 20
+COMMAND_TIMEOUT_S = 20      # scontrol, squeue, scancel
 
 
 def first_host(nodelist: str) -> str:

@@ -16,11 +16,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+from lanemodel.engine.slurmenv import COMMAND_TIMEOUT_S
 from lanemodel.engine.torchrunner import AgentJob
 from lanemodel.engine.worktree import RefCode
 
 SRUN_LOG = "srun.log"
-COMMAND_TIMEOUT_S = 20
 
 
 class SlurmError(ValueError):
