@@ -12,7 +12,7 @@ import pytest
 
 from benchmarks.state import SuiteState
 from benchmarks.suite import launch_summary
-from lanemodel.engine.launcher import terminate_as_interrupt
+from lanemodel.engine.interrupts import terminate_as_interrupt
 
 
 class Interruption:

@@ -170,7 +170,7 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from lanemodel.engine.launcher import terminate_as_interrupt
+    from lanemodel.engine.interrupts import terminate_as_interrupt
     from lanemodel.engine.netns import NodesError, check_can_emulate, emulated_nodes
     from lanemodel.engine.slurmrunner import SlurmError, prepare_slurm
     from lanemodel.engine.sweep import SweepError, run_sweep

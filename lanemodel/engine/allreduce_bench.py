@@ -22,8 +22,9 @@ import sys
 import time
 from pathlib import Path
 
-from lanemodel.engine.forkserver import ForkedRank, exit_process
-from lanemodel.engine.launcher import free_port, kill_all, terminate_as_interrupt
+from lanemodel.engine.forkserver import ForkedRank, exit_process, fork_server_ready
+from lanemodel.engine.interrupts import starting, terminate_as_interrupt
+from lanemodel.engine.launcher import free_port, kill_all
 from lanemodel.engine.netns import NODE_INTERFACE, EmulatedNodes, netns_command
 from lanemodel.engine.threads import ThreadPlan
 
@@ -113,6 +114,8 @@ def measure_allreduce(plans: list[ThreadPlan], buckets: list[int], out_dir: str 
     procs: list[subprocess.Popen] = []
     with terminate_as_interrupt():
         try:
+            if nodes is None:
+                fork_server_ready()
             for rank, plan in enumerate(plans):
                 env = plan.env(dict(os.environ))
                 env.update({"RANK": str(rank), "WORLD_SIZE": str(world_size), "LOCAL_RANK": str(rank % per_node),
@@ -120,12 +123,13 @@ def measure_allreduce(plans: list[ThreadPlan], buckets: list[int], out_dir: str 
                 argv = ["--buckets", ",".join(map(str, buckets)), "--reps", str(reps), "--out", str(out)]
                 log = out / f"rank{rank}.log"
                 if nodes is None:
-                    procs.append(ForkedRank(argv, env, log, entry=RANK_ENTRY))
+                    with starting():
+                        procs.append(ForkedRank(argv, env, log, entry=RANK_ENTRY))
                     continue
                 env["GLOO_SOCKET_IFNAME"] = NODE_INTERFACE
                 command = netns_command(nodes, rank // per_node,
                                         [sys.executable, "-m", "lanemodel.engine.allreduce_bench", *argv])
-                with log.open("w") as out_file:
+                with log.open("w") as out_file, starting():
                     procs.append(subprocess.Popen(command, env=env, stdout=out_file, stderr=subprocess.STDOUT,
                                                   start_new_session=True))
             _wait(procs, started + timeout_s, out, timeout_s)

@@ -11,6 +11,8 @@ import os
 import subprocess
 import sys
 
+from lanemodel.engine.interrupts import starting
+
 PROBE_ELEMENTS = 8_000_000        # float64: 64 MB per array
 BYTES_PER_ELEMENT = 3 * 8         # STREAM's count for a = b + s * c: two reads, one write
 PROBE_TIMEOUT_S = 120
@@ -44,10 +46,13 @@ def triad(processes: int, cpus: list[int], seconds: float = 1.0,
     """GB/s of each of ``processes`` concurrent triads (best repetition each), process i pinned to
     cpus[i % len(cpus)]; every process is killed when the probe ends, also on failure."""
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
-    procs = [subprocess.Popen([sys.executable, "-c", TRIAD, str(cpus[i % len(cpus)]), str(elements), str(seconds)],
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
-             for i in range(processes)]
+    procs: list[subprocess.Popen] = []
     try:
+        for i in range(processes):
+            with starting():
+                procs.append(subprocess.Popen([sys.executable, "-c", TRIAD, str(cpus[i % len(cpus)]), str(elements),
+                                               str(seconds)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                              text=True, env=env))
         rates = []
         for proc in procs:
             out, err = proc.communicate(timeout=PROBE_TIMEOUT_S)

@@ -52,6 +52,25 @@ def exit_process(code: int) -> None:
     os._exit(code)
 
 
+READY_TIMEOUT_S = 300.0
+_ready_server: list[int | None] = [None]
+
+
+def fork_server_ready() -> None:
+    """Start the server and wait until it has imported torch (it forks nothing before), with a child that
+    exits at once: after this a rank's fork takes milliseconds, short enough to hold interrupts for
+    (``interrupts.starting``). Once per server."""
+    from multiprocessing import forkserver
+
+    pid = forkserver._forkserver._forkserver_pid
+    if pid is not None and pid == _ready_server[0]:
+        return
+    probe = _context().Process(target=os._exit, args=(0,))
+    probe.start()
+    probe.join(READY_TIMEOUT_S)
+    _ready_server[0] = forkserver._forkserver._forkserver_pid
+
+
 class ForkedRank:
     """The subset of subprocess.Popen the launcher uses, for a rank forked from the server.
 

@@ -12,13 +12,12 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lanemodel.engine.forkserver import ForkedRank
+from lanemodel.engine.forkserver import ForkedRank, fork_server_ready
+from lanemodel.engine.interrupts import starting, terminate_as_interrupt
 from lanemodel.engine.netns import NODE_INTERFACE, EmulatedNodes, netns_command
 from lanemodel.engine.progress import StepCallback
 from lanemodel.engine.recorder import ENV_LAUNCH_TIME, error_path, records_path
@@ -178,24 +177,6 @@ def launch_ranks(cfg: TrainConfig, plans: list[ThreadPlan], run_dir: str | Path,
         return _launch(cfg, plans, Path(run_dir).resolve(), timeout_s, fault, spawn, on_step, code)
 
 
-@contextmanager
-def terminate_as_interrupt():
-    """SIGTERM (a CI timeout, `kill`) ends the launch like Ctrl-C, so the ranks are killed on the way out
-    instead of outliving the command. Only the main thread can install a handler."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def interrupt(signum, frame):
-        raise KeyboardInterrupt(f"terminated by signal {signal.Signals(signum).name}")
-
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def _rank_argv(cfg: TrainConfig, run_dir: Path, fault: str, code: RefCode | None) -> list[str]:
     """The rank entry point's arguments; the config file is written for the code that will read it."""
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -218,16 +199,18 @@ def _launch_torchrun(cfg: TrainConfig, plans: list[ThreadPlan], run_dir: Path, t
 
     def start(jobs: list) -> None:
         if nodes is None:
-            jobs.append(TorchrunJob(standalone_args(world_size), argv, _agent_env(plans, launch_time),
-                                    run_dir / AGENT_LOG, code))
+            with starting():
+                jobs.append(TorchrunJob(standalone_args(world_size), argv, _agent_env(plans, launch_time),
+                                        run_dir / AGENT_LOG, code))
             return
         per_node = world_size // nodes.nodes
         for node in range(nodes.nodes):
             env = {**_agent_env(plans[node * per_node:(node + 1) * per_node], launch_time),
                    "GLOO_SOCKET_IFNAME": NODE_INTERFACE}
             agent = node_args(nodes.nodes, per_node, nodes.address(0), run_dir.name, nodes.address(node))
-            jobs.append(TorchrunJob(agent, argv, env, run_dir / f"torchrun_node{node}.log", code,
-                                    wrapper=netns_command(nodes, node, [])))
+            with starting():
+                jobs.append(TorchrunJob(agent, argv, env, run_dir / f"torchrun_node{node}.log", code,
+                                        wrapper=netns_command(nodes, node, [])))
 
     return _run_agents(start, plans, run_dir, timeout_s, on_step, launch_time, started, 0, "torchrun")
 
@@ -243,8 +226,9 @@ def _launch_slurm(cfg: TrainConfig, plans: list[ThreadPlan], run_dir: Path, time
 
     def start(jobs: list) -> None:
         env = {**_agent_env(plans, launch_time), "MASTER_PORT": str(port)}
-        jobs.append(SrunJob(srun_args(world_size, job_name, env.get("SLURM_PARTITION", "")), argv, env,
-                            run_dir / SRUN_LOG, job_name, code))
+        with starting():
+            jobs.append(SrunJob(srun_args(world_size, job_name, env.get("SLURM_PARTITION", "")), argv, env,
+                                run_dir / SRUN_LOG, job_name, code))
 
     return _run_agents(start, plans, run_dir, timeout_s, on_step, launch_time, started, port, "slurm")
 
@@ -306,9 +290,12 @@ def _launch(cfg: TrainConfig, plans: list[ThreadPlan], run_dir: Path, timeout_s:
         started = time.perf_counter()
 
         def start(procs: list, port: int = port, launch_time: float = launch_time) -> None:
+            if spawn == "forkserver":
+                fork_server_ready()
             for rank, plan in enumerate(plans):
                 env = _rank_env(plan, rank, world_size, port, launch_time)
-                procs.append(_start_rank(spawn, argv, env, log_path(run_dir, rank), code))
+                with starting():
+                    procs.append(_start_rank(spawn, argv, env, log_path(run_dir, rank), code))
 
         procs, failed = _start_and_supervise(start, started + timeout_s, run_dir, timeout_s, on_step)
         if not failed:
