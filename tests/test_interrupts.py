@@ -15,8 +15,16 @@ def signal_self(sig: int) -> None:
     time.sleep(0.05)                  # the handler has run by now, unless the signal is held
 
 
+@pytest.fixture
+def ctrl_c_interrupts():
+    """Ctrl-C raises KeyboardInterrupt, as in a terminal (an xdist worker ignores SIGINT)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
-def test_a_signal_during_a_start_interrupts_once_the_block_is_done(sig):
+def test_a_signal_during_a_start_interrupts_once_the_block_is_done(sig, ctrl_c_interrupts):
     done = []
     with terminate_as_interrupt(), pytest.raises(KeyboardInterrupt) as raised:
         with starting():
@@ -26,7 +34,7 @@ def test_a_signal_during_a_start_interrupts_once_the_block_is_done(sig):
     assert ("SIGTERM" in str(raised.value)) == (sig == signal.SIGTERM)
 
 
-def test_the_handlers_in_place_before_are_back_afterwards():
+def test_the_handlers_in_place_before_are_back_afterwards(ctrl_c_interrupts):
     before = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
     with terminate_as_interrupt():
         inside = signal.getsignal(signal.SIGTERM)
