@@ -27,6 +27,7 @@ from lanemodel.engine.interrupts import starting, terminate_as_interrupt
 from lanemodel.engine.launcher import free_port, kill_all
 from lanemodel.engine.netns import NODE_INTERFACE, EmulatedNodes, netns_command
 from lanemodel.engine.threads import ThreadPlan
+from lanemodel.engine.worktree import start_in_session
 
 MESSAGE_SIZES = (64 * 1024, 1024 * 1024, 8 * 1024 * 1024)   # bytes: the ring's latency and bandwidth
 RANK_ENTRY = "lanemodel.engine.allreduce_bench:rank_main"
@@ -129,9 +130,8 @@ def measure_allreduce(plans: list[ThreadPlan], buckets: list[int], out_dir: str 
                 env["GLOO_SOCKET_IFNAME"] = NODE_INTERFACE
                 command = netns_command(nodes, rank // per_node,
                                         [sys.executable, "-m", "lanemodel.engine.allreduce_bench", *argv])
-                with log.open("w") as out_file, starting():
-                    procs.append(subprocess.Popen(command, env=env, stdout=out_file, stderr=subprocess.STDOUT,
-                                                  start_new_session=True))
+                with starting():
+                    procs.append(start_in_session(command, env, log))
             _wait(procs, started + timeout_s, out, timeout_s)
         except BaseException:
             kill_all(procs)

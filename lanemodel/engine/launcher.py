@@ -23,8 +23,8 @@ from lanemodel.engine.progress import StepCallback
 from lanemodel.engine.recorder import ENV_LAUNCH_TIME, error_path, records_path
 from lanemodel.engine.slurmrunner import SRUN_LOG, SrunJob, srun_args
 from lanemodel.engine.threads import ThreadPlan, plans_env
-from lanemodel.engine.torchrunner import AGENT_LOG, AgentJob, TorchrunJob, node_args, standalone_args
-from lanemodel.engine.worktree import RefCode, code_env
+from lanemodel.engine.torchrunner import AGENT_LOG, AgentJob, TorchrunJob, node_args, sigkill, standalone_args
+from lanemodel.engine.worktree import RefCode, start_in_session
 from lanemodel.settings import LAUNCHERS, SPAWN_METHODS
 from lanemodel.training.config import TrainConfig
 
@@ -80,13 +80,7 @@ def kill_all(procs: list) -> None:
         if isinstance(proc, AgentJob):
             proc.kill_tree()
         elif proc.poll() is None:
-            try:
-                os.killpg(proc.pid, signal.SIGKILL)
-            except ProcessLookupError:  # a forked rank killed before it made its own session: no group yet
-                try:
-                    os.kill(proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
+            sigkill(proc.pid)
     for proc in procs:
         try:
             proc.wait(timeout=10)
@@ -137,11 +131,7 @@ def _start_rank(spawn: str, argv: list[str], env: dict[str, str], log: Path, cod
     """
     if spawn == "forkserver":
         return ForkedRank(argv, env, log)
-    with log.open("w") as out:
-        return subprocess.Popen([sys.executable, "-m", "lanemodel", "rank", *argv],
-                                env=env if code is None else code_env(code.path, env),
-                                cwd=None if code is None else code.path,
-                                stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    return start_in_session([sys.executable, "-m", "lanemodel", "rank", *argv], env, log, code)
 
 
 def launch_ranks(cfg: TrainConfig, plans: list[ThreadPlan], run_dir: str | Path, timeout_s: float,

@@ -10,11 +10,10 @@ from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
 from pathlib import Path
 
-from lanemodel.engine.worktree import RefCode, code_env
+from lanemodel.engine.worktree import RefCode, start_in_session
 
 AGENT_LOG = "torchrun.log"
 RDZV_PORT = 29400
@@ -54,15 +53,23 @@ def descendants(pid: int) -> list[int]:
     return found
 
 
+def sigkill(pid: int) -> None:
+    """SIGKILL the process group ``pid`` leads, or the process alone when it leads none (a forked rank killed
+    before its setsid, a worker that kept its parent's group); gone already is fine."""
+    for kill in (os.killpg, os.kill):
+        try:
+            kill(pid, signal.SIGKILL)
+            return
+        except (ProcessLookupError, PermissionError):
+            continue
+
+
 class AgentJob:
     """A process that starts the ranks (torchrun's agent, srun), supervised like a rank process (``poll``,
     ``pid``, ``wait``, ``kill_tree``); its output goes to ``log``."""
 
     def __init__(self, command: list[str], env: dict[str, str], log: Path, code: RefCode | None = None):
-        with log.open("w") as out:
-            self.proc = subprocess.Popen(command, env=env if code is None else code_env(code.path, env),
-                                         cwd=None if code is None else code.path, stdout=out,
-                                         stderr=subprocess.STDOUT, start_new_session=True)
+        self.proc = start_in_session(command, env, log, code)
         self.pid = self.proc.pid
 
     def poll(self) -> int | None:
@@ -74,11 +81,7 @@ class AgentJob:
     def kill_tree(self) -> None:
         """SIGKILL the agent and every worker (each worker leads a session of its own, so its group too)."""
         for pid in [self.pid, *descendants(self.pid)]:
-            for kill in (os.killpg, os.kill):
-                try:
-                    kill(pid, signal.SIGKILL)
-                except (ProcessLookupError, PermissionError):
-                    continue
+            sigkill(pid)
         self.proc.wait(timeout=10)
 
 

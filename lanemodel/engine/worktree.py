@@ -136,6 +136,16 @@ def code_env(code_dir: Path, env: dict[str, str] | None = None) -> dict[str, str
     return env
 
 
+def start_in_session(command: list[str], env: dict[str, str], log: Path,
+                     code: RefCode | None = None) -> subprocess.Popen:
+    """``command`` leading a session of its own (killed with everything it starts), its output in ``log``;
+    with ``code``, run from that version's directory and importing its ``lanemodel``."""
+    with log.open("w") as out:
+        return subprocess.Popen(command, env=env if code is None else code_env(code.path, env),
+                                cwd=None if code is None else code.path, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+
+
 def differences(found: dict, readable_versions: tuple[int, ...], config: dict, defaults: dict) -> list[str]:
     """What keeps REF's code from serving launches this code starts and reads; empty when nothing does.
 
