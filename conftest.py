@@ -1,2 +1,2 @@
 """Project root: loads the suite's plugin (options, parametrization, analysis, plots, gate) and its fixtures."""
-pytest_plugins = ["benchmarks.plugin", "benchmarks.fixtures", "benchmarks.lever_plugin"]
+pytest_plugins = ["benchmarks.plugin", "benchmarks.fixtures"]

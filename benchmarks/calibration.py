@@ -19,8 +19,8 @@ from pathlib import Path
 
 from scipy import stats
 
-from benchmarks.options import gate_settings
 from lanemodel.analysis.gate import GateSettings, compare, series_from_benchmarks
+from lanemodel.session.opening import gate_settings
 from lanemodel.settings import SweepSettings, baseline_quality
 
 KINDS = ("A/A", "A/A", "A/A", "+5%", "+10%", "+20%")      # per round: three A/A, one of each slowdown

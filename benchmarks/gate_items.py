@@ -1,6 +1,6 @@
 """The gate's verdicts as pytest items (``test_scaling_gate[tuned-ws2-step_time]``): which items a session
 has, where they run (after every benchmark and probe), what each needs measured, and what each verdict makes
-of its item.
+of its item (the plugin's hooks call these).
 
 An item needs the launches of its world size and, for efficiency, those of its policy's smallest world size:
 when ``-k`` or ``--lf`` selects a gate item without them, those benchmarks are selected again, since a verdict
@@ -35,31 +35,22 @@ def _key(item: pytest.Item) -> tuple[str, int]:
     return item.callspec.params["thread_policy"], item.callspec.params["world_size"]
 
 
-class GateItems:
-    """Registered by the plugin: once every other plugin has selected items (``-k``, ``--lf``, ``-m``), the gate
-    items run last, with the benchmarks they need."""
-
-    def __init__(self, benchmark_marker: str):
-        self.benchmark_marker = benchmark_marker
-
-    @pytest.hookimpl(wrapper=True, tryfirst=True)
-    def pytest_collection_modifyitems(self, session: pytest.Session, config: pytest.Config,
-                                      items: list[pytest.Item]):
-        collected = list(items)
-        yield
-        gates = [item for item in items if item.get_closest_marker(GATE_MARKER)]
-        if not gates:
-            return
-        benchmarks = {_key(item): item for item in collected if item.get_closest_marker(self.benchmark_marker)}
-        needed = set()
-        for item in gates:
-            policy, ws = _key(item)
-            needed.add((policy, ws))
-            if item.callspec.params["gate_metric"] == "efficiency":
-                needed.add((policy, min(size for p, size in benchmarks if p == policy)))
-        selected = {_key(item) for item in items if item.get_closest_marker(self.benchmark_marker)}
-        again = [item for key, item in benchmarks.items() if key in needed - selected]
-        items[:] = again + [item for item in items if not item.get_closest_marker(GATE_MARKER)] + gates
+def with_needed_benchmarks(collected: list[pytest.Item], items: list[pytest.Item], benchmark_marker: str) -> None:
+    """Once every other plugin has selected items (``-k``, ``--lf``, ``-m``): the gate items run last, with the
+    benchmarks they need selected again (``collected``: the items before any selection)."""
+    gates = [item for item in items if item.get_closest_marker(GATE_MARKER)]
+    if not gates:
+        return
+    benchmarks = {_key(item): item for item in collected if item.get_closest_marker(benchmark_marker)}
+    needed = set()
+    for item in gates:
+        policy, ws = _key(item)
+        needed.add((policy, ws))
+        if item.callspec.params["gate_metric"] == "efficiency":
+            needed.add((policy, min(size for p, size in benchmarks if p == policy)))
+    selected = {_key(item) for item in items if item.get_closest_marker(benchmark_marker)}
+    again = [item for key, item in benchmarks.items() if key in needed - selected]
+    items[:] = again + [item for item in items if not item.get_closest_marker(GATE_MARKER)] + gates
 
 
 def judge_item(outcome: SuiteOutcome | None, policy: str, world_size: int, metric: str) -> None:

@@ -5,8 +5,7 @@ import os
 
 import pytest
 
-from lanemodel.analysis.gate import GateSettings
-from lanemodel.settings import OPTIONS, SettingsError, SweepSettings, argparse_help, look_sizes, parse_settings
+from lanemodel.settings import OPTIONS, SettingsError, SweepSettings, argparse_help, parse_settings
 
 
 def add_options(parser: pytest.Parser) -> None:
@@ -49,28 +48,4 @@ def read_options(config: pytest.Config) -> SweepSettings:
     try:
         return parse_settings(raw, sources=sources)
     except SettingsError as exc:
-        raise pytest.UsageError(str(exc)) from None
-
-
-def gate_settings(opts: SweepSettings) -> GateSettings:
-    """The gate's rule parameters; with --scaling-ab, its own (tighter) limit and no session term, since
-    REF and the working tree run interleaved in one session."""
-    looks = len(look_sizes(opts.rounds, opts.scaling_max_rounds))
-    if opts.scaling_ab:
-        limit = opts.scaling_ab_max_slowdown
-        return GateSettings(max_slowdown=limit, max_efficiency_drop=1.0 - 1.0 / limit, alpha=opts.scaling_alpha,
-                            beta=opts.scaling_beta, session_sd=0.0, looks=looks).validate()
-    return GateSettings(max_slowdown=opts.scaling_max_slowdown, max_efficiency_drop=opts.scaling_max_efficiency_drop,
-                        alpha=opts.scaling_alpha, beta=opts.scaling_beta, session_sd=opts.scaling_session_sd,
-                        looks=looks).validate()
-
-
-def use_slurm(opts: SweepSettings) -> None:
-    """--launcher slurm: srun there, an allocation or a partition, the world sizes inside the allocation (a usage
-    error naming what is missing, before any launch); the partition goes to srun as SLURM_PARTITION."""
-    from lanemodel.engine.slurmrunner import SlurmError, prepare_slurm
-
-    try:
-        prepare_slurm(opts.world_sizes, opts.slurm_partition)
-    except SlurmError as exc:
         raise pytest.UsageError(str(exc)) from None

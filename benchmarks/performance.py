@@ -9,9 +9,9 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmarks.suite import run_one_launch, train_config
 from lanemodel.analysis.stats import bootstrap_ratio, median_of_launches
 from lanemodel.records import Launch, metrics_path
+from lanemodel.session.runs import run_one_launch, train_config
 from lanemodel.settings import SweepSettings
 
 

@@ -1,7 +1,7 @@
 """The lever study (``pytest benchmarks/ --levers SPEC``): what to change, and whether it trains the same.
 
 Each round of ``test_levers`` is one block at its world size: the default and every value once, from the
-block's seed, in a drawn order (``benchmarks.levers``). ``test_lever_recommended`` then measures the values
+block's seed, in a drawn order (``lanemodel.session.levers``). ``test_lever_recommended`` then measures the values
 that were faster and trained the same, combined, against the default in blocks of its own. A value whose
 launches failed fails its world size's item, with the errors; the other values' rows are kept.
 """

@@ -1,8 +1,9 @@
 """Same-session A/B blocks: the drawn order is balanced, and REF's launches become a saved run of their own."""
 from pathlib import Path
 
-from benchmarks.abtest import CURRENT, REF, ABSession, ref_saved_run
+from benchmarks.bench_storage import ref_saved_run
 from lanemodel.engine.worktree import RefCode
+from lanemodel.session.abtest import CURRENT, REF, ABSession
 
 CODE = RefCode("main", "a" * 40, Path("/nowhere"))
 
@@ -10,10 +11,7 @@ CODE = RefCode("main", "a" * 40, Path("/nowhere"))
 def run_blocks(ab: ABSession, key, blocks: int) -> list[str]:
     order = []
     for _ in range(blocks):
-        before, after = ab.block(key, lambda: order.append(REF))
-        before()
-        order.append(CURRENT)
-        after()
+        ab.block(key, lambda: order.append(REF), lambda: order.append(CURRENT))
     return order
 
 

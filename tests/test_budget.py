@@ -2,7 +2,7 @@
 import pytest
 from test_breakdown import make_doc
 
-from benchmarks.fixtures import projected_seconds
+from lanemodel.session.session import projected_seconds
 
 
 def launch_with_wall(wall):
@@ -26,7 +26,7 @@ def launch_with_imports(per_rank: list[tuple[float, float]]):
 
 
 def test_a_cold_start_is_the_imports_wait_beyond_their_cpu_and_their_share_of_the_cores():
-    from benchmarks.planning import cold_start_seconds
+    from lanemodel.session.planning import cold_start_seconds
 
     assert cold_start_seconds(launch_with_imports([(16.0, 3.5)]), cores=2) == pytest.approx(12.5)
     # four ranks on two cores take twice their CPU time when warm: that is the launch's cost, not a cold start

@@ -40,7 +40,7 @@ def test_a_session_that_compares_with_nothing_has_no_gate_item():
 
 def test_selecting_an_efficiency_verdict_brings_back_the_benchmarks_it_needs(tmp_path):
     proc = collect("--benchmark-compare", f"--benchmark-storage=file://{tmp_path}", "-k", "ws4-efficiency")
-    assert listed(proc) == ["test_ddp_scaling[tuned-ws1]", "test_ddp_scaling[tuned-ws4]",
+    assert listed(proc) == ["test_ddp_scaling[tuned-ws4]", "test_ddp_scaling[tuned-ws1]",   # planned: largest first
                             "test_scaling_gate[tuned-ws4-efficiency]"], proc.stdout
 
 

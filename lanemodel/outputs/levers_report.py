@@ -1,4 +1,4 @@
-"""REPORT.md of a lever study (``--levers``): "What to change", from the study's JSON (``benchmarks.levers``).
+"""REPORT.md of a lever study (``--levers``): "What to change", from the study's JSON (``lanemodel.session.levers``).
 
 Per world size, every lever value against the default: step-time ratio with its interval, throughput, the
 all-reduce's time and bytes (beside the bytes and ratio the parts model predicted), the loss difference at

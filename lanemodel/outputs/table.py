@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 from lanemodel.analysis.launchstats import FEW_LAUNCHES
 from lanemodel.analysis.outcome import SuiteOutcome
@@ -65,4 +66,22 @@ def performance_lines(benchmarks: list[dict]) -> list[str]:
             extra = (f"; data loading {info['data_time_share']:.1%} of the step, target "
                      f"{info['data_time_target']:.0%}: {'met' if info['data_time_target_met'] else 'NOT met'}")
         lines.append(f"{bench['name']}: {measured}{verdict}{extra}")
+    return lines
+
+
+def lever_lines(study: dict, results_dir: Path) -> list[str]:
+    """The lever study for the terminal: each value's step-time ratio and loss difference with its verdict, the
+    fastest configuration that trains the same, and where the report is."""
+    lines = []
+    for ws, sizes in study["world_sizes"].items():
+        for row in sizes["rows"] + ([sizes["recommended"]] if sizes["recommended"] else []):
+            ratio = f"{row['ratio']:.3f} [{row['ratio_interval'][0]:.3f}, {row['ratio_interval'][1]:.3f}]" \
+                if row.get("ratio") is not None else "–"
+            loss = f"{row['loss_difference']:+.2%}" if row.get("loss_difference") is not None else "–"
+            lines.append(f"ws{ws} {row['label']}: step-time ratio {ratio}, loss {loss} -> {row['verdict']}")
+    if study["fastest"]:
+        best = study["fastest"]
+        lines.append(f"fastest that trains the same: {best['world_size']} processes, {best['configuration']} "
+                     f"({best['samples_per_second']:.1f} samples/s)")
+    lines.append(f"report: {results_dir / 'REPORT.md'}")
     return lines

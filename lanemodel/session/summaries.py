@@ -1,7 +1,7 @@
 """Where the reviewer's summary goes (``--scaling-summary-md PATH``, and ``$GITHUB_STEP_SUMMARY`` in a GitHub
 Actions job), checked before any launch, and written at the end of the session, an interrupted one too.
 
-A path that cannot be written is refused up front (a usage error naming it), so that a session never measures
+A path that cannot be written is refused up front (a SessionError naming it), so that a session never measures
 for half an hour and then loses its summary.
 """
 from __future__ import annotations
@@ -9,19 +9,18 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-
 from lanemodel.analysis.curve import analysis_json
 from lanemodel.analysis.outcome import SuiteOutcome
 from lanemodel.outputs.report import relative_to_results, reproduce_command
 from lanemodel.outputs.summary import summary_markdown
+from lanemodel.session.errors import SessionError
 from lanemodel.settings import SweepSettings
 
 GITHUB_SUMMARY = "GITHUB_STEP_SUMMARY"
 
 
 def summary_targets(opts: SweepSettings) -> list[tuple[Path, bool]]:
-    """(path, append) for every summary this session writes; a usage error when one cannot be written."""
+    """(path, append) for every summary this session writes; refused when one cannot be written."""
     targets = []
     if opts.scaling_summary_md:
         targets.append((_writable(Path(opts.scaling_summary_md), "--scaling-summary-md"), False))
@@ -32,13 +31,13 @@ def summary_targets(opts: SweepSettings) -> list[tuple[Path, bool]]:
 
 def _writable(path: Path, name: str) -> Path:
     if path.is_dir():
-        raise pytest.UsageError(f"{name} {path}: is a directory; give a file path for the summary")
+        raise SessionError(f"{name} {path}: is a directory; give a file path for the summary")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise pytest.UsageError(f"{name} {path}: its directory cannot be made: {exc.strerror}") from None
+        raise SessionError(f"{name} {path}: its directory cannot be made: {exc.strerror}") from None
     if not os.access(path if path.exists() else path.parent, os.W_OK):
-        raise pytest.UsageError(f"{name} {path}: not writable")
+        raise SessionError(f"{name} {path}: not writable")
     return path
 
 

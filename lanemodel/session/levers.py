@@ -14,17 +14,16 @@ import random
 import re
 import time
 from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
-from pathlib import Path
 
-from benchmarks import suite
 from lanemodel.analysis.leverstats import fastest, predicted_ratio, row_json, side_json
 from lanemodel.engine.leverspec import DEFAULT, Combination, LeverValue, predicted_bytes
 from lanemodel.engine.progress import Progress
 from lanemodel.records import Launch
+from lanemodel.session.runs import LEVER_DIR, EngineLauncher
 from lanemodel.settings import SweepSettings
 
-LEVER_MARKER = "lever_study"
 ORDER_SEED = 20             # the blocks' orders: drawn, but the same for a rerun of the same study
 Side = LeverValue | Combination
 
@@ -40,17 +39,21 @@ class Block:
 
 
 class LeverStudy:
-    """The study's launches and conclusions; the plugin's tests run its blocks."""
+    """The study's launches and conclusions; the suite's lever items run its blocks."""
 
-    def __init__(self, opts: SweepSettings, spec: str, values: tuple[LeverValue, ...], data_dir: Path,
-                 shapes: list[tuple[int, ...]], nodes=None, progress: Progress | None = None):
-        self.opts, self.spec, self.values, self.data_dir, self.shapes = opts, spec, values, data_dir, shapes
-        self.nodes, self.progress = nodes, progress or Progress(opts.steps, 1)
+    def __init__(self, opts: SweepSettings, spec: str, values: tuple[LeverValue, ...], launcher: EngineLauncher,
+                 shapes: list[tuple[int, ...]], progress: Progress | None = None):
+        self.opts, self.spec, self.values, self.launcher, self.shapes = opts, spec, values, launcher, shapes
+        self.progress = progress or Progress(opts.steps, 1)
         self.policy = opts.threads[0]
         self.blocks: dict[int, list[Block]] = {}
         self.recommended: dict[int, tuple[Combination, list[Block]]] = {}
         self._rng = random.Random(ORDER_SEED)
         self.launch_seconds = 0.0
+        self.cleanup = ExitStack()          # the emulated nodes (--nodes), gone with close()
+
+    def close(self) -> None:
+        self.cleanup.close()
 
     def warm_up(self, world_size: int) -> None:
         """One short default launch before the first block, outside the statistics: the first launch of a
@@ -77,15 +80,14 @@ class LeverStudy:
         return block
 
     def _launch(self, side: Side, world_size: int, tag: str, seed: int, steps: int | None = None):
-        overrides = {**side.train_overrides(), "seed": seed, **({"steps": steps} if steps else {})}
-        cfg = suite.train_config(self.opts, self.data_dir, **overrides)
+        overrides = {**side.train_overrides(), "seed": seed}
         name = f"{slug(side.label)}_ws{world_size}_{tag}"
         started = time.perf_counter()
         rounds = max(self.opts.levers_blocks, seed + 1)
         with self.progress.launch(world_size, seed, rounds, warmup=steps is not None,
                                   side=f"{side.label} ") as on_step:
-            found = suite.run_one_launch(self.opts, cfg, side.policy(self.policy), world_size, name,
-                                         on_step=on_step, subdir=suite.LEVER_DIR, nodes=self.nodes)
+            found = self.launcher.launch(side.policy(self.policy), world_size, name, steps=steps, on_step=on_step,
+                                         overrides=overrides, subdir=LEVER_DIR)
         self.launch_seconds += time.perf_counter() - started
         return found
 

@@ -54,13 +54,14 @@ class SessionPlanner:
         self.throughput: dict[Key, float] = {}   # samples per second
         self.plan: LaunchPlan | None = None
 
-    def warm_up(self, run_launch) -> None:
-        """The session's warm-up launches, short, at the smallest world size; the first plan from them."""
+    def warm_up(self, run_warmup: Callable[[Key, int], Launch]) -> None:
+        """The session's warm-up launches (``run_warmup(key, steps)``), short, at the smallest world size; the
+        first plan from them."""
         policy, ws = self.opts.threads[0], min(self.opts.world_sizes)
         steps = min(self.opts.steps, self.opts.drop_warmup + 2)
         launch = None
         for _ in range(self.opts.warmup_launches):
-            launch = run_launch(ws, policy, warmup=True, steps=steps)
+            launch = run_warmup((policy, ws), steps)
         if launch is None:
             self.note(f"session budget {self.opts.scaling_session_budget_s:g} s: no warm-up launch to cost a plan "
                       f"with (--warmup-launches 0); planned after the first launch")

@@ -1,26 +1,16 @@
-"""The suite's work between pytest and the engine: launches, files in the results dir, conclusions."""
+"""Launches through the engine and their files in the results directory: what ``EngineLauncher`` runs for
+the session (a test gives the session a fake launcher instead)."""
 from __future__ import annotations
 
 import shutil
 import statistics
-from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from lanemodel.analysis.claims import Probes
-from lanemodel.analysis.curve import points_from_json
-from lanemodel.analysis.gate import BaselineError, GateResult, GateSettings, Series, series_from_benchmarks
-from lanemodel.analysis.outcome import (  # PROBE_DIR: the cause probes
-    PROBE_DIR,
-    Comparison,
-    SuiteOutcome,
-    summarise_session,
-)
+from lanemodel.analysis.outcome import PROBE_DIR  # the cause probes
 from lanemodel.analysis.stats import median_of_launches
-from lanemodel.outputs.plots import plot_all
-from lanemodel.outputs.report import write_report
-from lanemodel.records import Launch, LaunchSeries, metrics_path, save_launch
+from lanemodel.records import Launch, metrics_path, save_launch
 from lanemodel.settings import SweepSettings
 
 if TYPE_CHECKING:
@@ -59,8 +49,9 @@ def slurm_nodes(launcher: str) -> int | None:
     return allocation_nodes() if launcher == "slurm" else None
 
 
-def prepare_results_dir(opts: SweepSettings) -> Path:
-    """Clear the previous run's artefacts (the report must describe this run only); make the data once."""
+def prepare_results_dir(opts: SweepSettings, synthesize: bool = True) -> Path:
+    """Clear the previous run's artefacts (the report must describe this run only); make the synthetic data
+    once (unless the session trains on a data set of its own)."""
     from lanemodel.workload.synthset import write_synthetic_dataset
 
     out = Path(opts.results_dir)
@@ -73,7 +64,7 @@ def prepare_results_dir(opts: SweepSettings) -> Path:
         shutil.rmtree(out / sub, ignore_errors=True)
     (out / "REPORT.md").unlink(missing_ok=True)
     data = out / "data"
-    if not (data / "label_data.json").exists():
+    if synthesize and not (data / "label_data.json").exists():
         write_synthetic_dataset(data, frames=SYNTH_FRAMES, seed=SYNTH_SEED)
     return data
 
@@ -197,40 +188,57 @@ def launch_summary(launches: list[Launch]) -> dict:
     }
 
 
-Judge = Callable[[dict[tuple[str, int], Series]], GateResult]
+class EngineLauncher:
+    """The session's launcher: every launch, probe and microbenchmark through the engine, its files written in
+    the results directory. ``data_dir``: the TuSimple-format data set (default: a synthetic one made in the
+    results directory); ``nodes``: the emulated nodes (--nodes) every launch is spread over."""
 
+    def __init__(self, opts: SweepSettings, data_dir: Path | None = None, nodes=None):
+        self.opts, self.nodes = opts, nodes
+        self.given_data = data_dir is not None
+        self.data_dir = Path(data_dir) if data_dir is not None else Path(opts.results_dir) / "data"
+        self.prepared = False
 
-def conclude(series: LaunchSeries, opts: SweepSettings, settings: GateSettings, current_benchmarks: list[dict],
-             judge: Judge | None, baseline_name: str,
-             extra_launches: list[str], probes: Probes | None = None,
-             traces: dict[str, str] | None = None, plan: dict | None = None,
-             partial: list[str] | None = None, comparison: Comparison | None = None) -> SuiteOutcome:
-    """Analysis, gate, plots and report from everything the session measured.
+    def prepare(self) -> None:
+        """Before the first launch, once: the previous run's files cleared, the synthetic data made."""
+        if not self.prepared:
+            self.prepared = True
+            made = prepare_results_dir(self.opts, synthesize=not self.given_data)
+            self.data_dir = self.data_dir if self.given_data else made
 
-    ``judge`` is the gate against whatever this run is compared with (a saved baseline, REF's interleaved
-    launches, the history of saved runs); None when nothing is; ``comparison`` names that side and brings its
-    curve, which the plots draw beside this run's. ``plan``: how the session budget spent the launches;
-    ``partial``: why the session measured less than it set out to (interrupted, failed launches), so that the
-    report says so.
-    """
-    result = None
-    if judge is not None:
-        try:
-            result = judge(series_from_benchmarks(current_benchmarks))
-        except BaselineError as exc:       # nothing shared: the run is not gated, and says so
-            result = GateResult([], [], refused=str(exc))
-    outcome = summarise_session(series, run_config(opts), result, settings, baseline_name, extra_launches,
-                                probes=probes)
-    outcome.files.update(traces or {})
-    outcome.plan, outcome.partial, outcome.comparison = plan, list(partial or []), comparison
-    baseline_curves = outcome.reference_analysis
-    results = Path(opts.results_dir)
-    for policy, a in outcome.analysis.items():
-        label = f"{opts.preset}, threads={policy}"
-        base = points_from_json(baseline_curves[policy]["curve"]) if policy in baseline_curves else None
-        launches = {ws: [launch for launch in found if launch.finished]
-                    for (p, ws), found in series.items() if p == policy}
-        for name, path in plot_all(a, launches, opts.steps, results / "plots" / policy, base, label).items():
-            outcome.files[f"plot {policy} {name}"] = str(path)
-    outcome.files["report"] = str(write_report(outcome, series, results))
-    return outcome
+    def train_config(self, **overrides) -> TrainConfig:
+        self.prepare()
+        return train_config(self.opts, self.data_dir, **overrides)
+
+    def launch(self, policy: str, world_size: int, name: str, *, steps: int | None = None,
+               code: RefCode | None = None, on_step=None, overrides: dict | None = None,
+               subdir: str = "") -> tuple[Launch, str | None]:
+        """One launch; ``code``: REF's checked-out code runs it (--scaling-ab)."""
+        cfg = self.train_config(**(overrides or {}), **({"steps": steps} if steps else {}))
+        return run_one_launch(self.opts, cfg, policy, world_size, name, on_step=on_step, code=code,
+                              subdir=subdir, nodes=self.nodes)
+
+    def rank_alone(self, policy: str, world_size: int, on_step=None) -> tuple[Launch, str | None]:
+        return run_rank_alone(self.opts, self.train_config(), policy, world_size, on_step=on_step)
+
+    def allreduce(self, policy: str, world_size: int, gradient_bytes: int) -> dict:
+        return run_allreduce_bench(self.opts, self.train_config(), policy, world_size, gradient_bytes,
+                                   nodes=self.nodes)
+
+    def profiled(self, policy: str, world_size: int, on_step=None) -> tuple[dict[str, str], str | None]:
+        return run_profiled(self.opts, self.train_config(), policy, world_size, on_step=on_step, nodes=self.nodes)
+
+    def bandwidth(self) -> dict:
+        """The memory-bandwidth curve, kept in <results>/probes/bandwidth.json."""
+        import json
+
+        from lanemodel.engine.bandwidth import bandwidth_curve
+        from lanemodel.engine.threads import available_cpus
+
+        self.prepare()
+        cpus = available_cpus()
+        curve = bandwidth_curve(bandwidth_counts(self.opts.world_sizes, len(cpus)), cpus)
+        out = Path(self.opts.results_dir) / PROBE_DIR
+        out.mkdir(parents=True, exist_ok=True)
+        (out / "bandwidth.json").write_text(json.dumps(curve, indent=1))
+        return curve

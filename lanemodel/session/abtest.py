@@ -8,14 +8,15 @@ test, ``lanemodel.analysis.launchstats.PairedGroups``).
 """
 from __future__ import annotations
 
-import copy
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from lanemodel.analysis.gate import Series
+from lanemodel.analysis.curve import analyse, analysis_json
+from lanemodel.analysis.gate import GateResult, GateSettings, Series, compare
+from lanemodel.analysis.outcome import Comparison
 from lanemodel.engine.worktree import RefCode
-from lanemodel.records import SCHEMA_VERSION, Launch, LaunchSeries
+from lanemodel.records import Launch, LaunchSeries
 
 REF, CURRENT = "ref", "current"
 
@@ -41,20 +42,14 @@ class ABSession:
             queue += [True, False] if self._rng.random() < 0.5 else [False, True]
         return queue.pop(0)
 
-    def block(self, key: tuple[str, int], run_ref: Callable[[], object]) -> tuple[Callable[[], None],
-                                                                                   Callable[[], None]]:
-        """(before, after) around one working-tree launch: REF runs in one of them, by the drawn order."""
-        first = []
-
-        def before(*_args, **_kwargs) -> None:
-            first[:] = [self.ref_first(key)]
-            if first[0]:
-                run_ref()
-
-        def after(*_args, **_kwargs) -> None:
-            if not first[0]:
-                run_ref()
-        return before, after
+    def block(self, key: tuple[str, int], run_ref: Callable[[], object], run_current: Callable[[], Launch]) -> Launch:
+        """One block: REF's launch and the working tree's, in the drawn order; the working tree's launch."""
+        if self.ref_first(key):
+            run_ref()
+            return run_current()
+        launch = run_current()
+        run_ref()
+        return launch
 
     def record(self, key: tuple[str, int], side: str, launch: Launch, seconds: float) -> None:
         self.orders.setdefault(key, []).append(side)
@@ -76,29 +71,22 @@ class ABSession:
         return {"ref": self.code.ref, "commit": self.code.commit, "seed": self.seed,
                 "order": {f"{policy} ws{ws}": order for (policy, ws), order in sorted(self.orders.items())}}
 
+    @property
+    def name(self) -> str:
+        return f"{self.code.label}, interleaved in this session"
 
-def ref_saved_run(output_json: dict, ab: ABSession, config: dict, summarise: Callable[[list[Launch]], dict]) -> dict:
-    """REF's launches as a pytest-benchmark run of their own (same machine; REF's commit), so that
-    ``pytest-benchmark compare`` and ``ddp-lane-bench compare`` read it like any saved run."""
-    from pytest_benchmark.stats import Stats
+    def judge(self, current: dict[tuple[str, int], Series], gate: GateSettings) -> GateResult:
+        """Each working-tree launch against the REF launch of its own block (paired)."""
+        return compare(current, self.ref_series(), gate, paired=True)
 
-    ref = copy.deepcopy(output_json)
-    ref["commit_info"] = {**output_json.get("commit_info", {}), "id": ab.code.commit, "dirty": False,
-                          "branch": ab.code.ref}
-    benchmarks = []
-    for bench in ref.get("benchmarks", []):
-        info = bench.get("extra_info", {})
-        key = (str(info.get("threads")), info.get("world_size"))
-        launches = [launch for launch in ab.series.get(key, []) if launch.finished]
-        if "world_size" not in info or not launches:
-            continue
-        stats = Stats()
-        for seconds in ab.durations[key]:
-            stats.update(seconds)
-        bench["stats"] = {**stats.as_dict(), "data": list(stats.data), "iterations": 1}
-        bench["extra_info"] = {**summarise(launches), "code": {"ref": ab.code.ref, "commit": ab.code.commit}}
-        benchmarks.append(bench)
-    ref["benchmarks"] = benchmarks
-    ref["scaling"] = {"schema_version": SCHEMA_VERSION, "config": config, "analysis": {}, "gate": None,
-                      "ab": {**ab.describe(), "side": "REF"}}
-    return ref
+    def compared_with(self, planned: set[tuple[str, int]]) -> tuple[dict[tuple[str, int], Series], bool,
+                                                                    set[tuple[str, int]]]:
+        return self.ref_series(), True, planned
+
+    def comparison(self) -> Comparison:
+        """REF named for the summary (a commit id names itself), with its curve for the plots."""
+        finished = {key: [launch for launch in launches if launch.finished] for key, launches in self.series.items()}
+        finished = {key: launches for key, launches in finished.items() if launches}
+        named = "" if self.code.commit.startswith(self.code.ref) else f"{self.code.ref}@"
+        return Comparison(f"{named}{self.code.commit[:7]}", "REF", f"--scaling-ab {self.code.ref}",
+                          analysis_json(analyse(finished)) if finished else {})

@@ -1,0 +1,11 @@
+"""What a session raises: bad input found before any launch, and a launch that failed."""
+from __future__ import annotations
+
+
+class SessionError(ValueError):
+    """The session cannot run as asked (bad options, a baseline it cannot compare with, a REF that cannot run,
+    no emulated nodes here): found before any launch; the message names the input. pytest exits 4, the CLI 2."""
+
+
+class LaunchFailed(RuntimeError):
+    """A launch, probe or microbenchmark failed; what it measured before failing is kept (and saved)."""

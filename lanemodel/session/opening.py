@@ -1,0 +1,127 @@
+"""A session opened: every check that can refuse it, before any launch, then the session with its launcher,
+emulated nodes and comparand. The suite and ``python -m lanemodel sweep`` open sessions the same way, so
+that a refusal reads the same in both (pytest exits 4 with it, the CLI 2)."""
+from __future__ import annotations
+
+from collections.abc import Callable
+from contextlib import ExitStack
+from pathlib import Path
+
+from lanemodel.analysis.gate import GateSettings, GateSettingsError
+from lanemodel.session.against import SavedRuns, resolve_against
+from lanemodel.session.errors import SessionError
+from lanemodel.session.levers import LeverStudy
+from lanemodel.session.runs import EngineLauncher
+from lanemodel.session.session import Key, ScalingSession, measurement_order
+from lanemodel.settings import SettingsError, SweepSettings, check_batch_splits, look_sizes
+
+
+def gate_settings(opts: SweepSettings) -> GateSettings:
+    """The gate's rule parameters; with --scaling-ab, its own (tighter) limit and no session term, since
+    REF and the working tree run interleaved in one session. Refused when they cannot make a gate."""
+    looks = len(look_sizes(opts.rounds, opts.scaling_max_rounds))
+    try:
+        if opts.scaling_ab:
+            limit = opts.scaling_ab_max_slowdown
+            return GateSettings(max_slowdown=limit, max_efficiency_drop=1.0 - 1.0 / limit, alpha=opts.scaling_alpha,
+                                beta=opts.scaling_beta, session_sd=0.0, looks=looks).validate()
+        return GateSettings(max_slowdown=opts.scaling_max_slowdown,
+                            max_efficiency_drop=opts.scaling_max_efficiency_drop, alpha=opts.scaling_alpha,
+                            beta=opts.scaling_beta, session_sd=opts.scaling_session_sd, looks=looks).validate()
+    except GateSettingsError as exc:
+        raise SessionError(str(exc)) from None
+
+
+def check_launcher(opts: SweepSettings) -> None:
+    """--launcher slurm: srun there, an allocation or a partition, the world sizes inside the allocation (the
+    partition goes to srun as SLURM_PARTITION); --nodes: root and namespaces. Refused naming what is missing."""
+    from lanemodel.engine.netns import NodesError, check_can_emulate
+    from lanemodel.engine.slurmrunner import SlurmError, prepare_slurm
+
+    try:
+        if opts.launcher == "slurm":
+            prepare_slurm(opts.world_sizes, opts.slurm_partition)
+        if opts.nodes > 1:
+            check_can_emulate()
+    except (SlurmError, NodesError) as exc:
+        raise SessionError(str(exc)) from None
+
+
+def check_measurable(opts: SweepSettings) -> None:
+    """Refused when the batch does not split over every world size."""
+    try:
+        check_batch_splits(opts)
+    except SettingsError as exc:
+        raise SessionError(str(exc)) from None
+
+
+def make_nodes(opts: SweepSettings, cleanup: ExitStack):
+    """The emulated nodes every launch runs on (--nodes K > 1), removed when ``cleanup`` closes; else None."""
+    from lanemodel.engine.netns import NodesError, emulated_nodes
+
+    if opts.nodes <= 1:
+        return None
+    try:
+        return cleanup.enter_context(emulated_nodes(opts.nodes, opts.link_gbit))
+    except NodesError as exc:
+        raise SessionError(str(exc)) from None
+
+
+def open_session(opts: SweepSettings, *, keys: list[Key] | None = None, saved: SavedRuns | None = None,
+                 root: Path | None = None, data_dir: Path | None = None, cores: int | None = None,
+                 write: Callable[[str], None] | None = None, live: bool | None = None,
+                 series_name: Callable[[Key], str] | None = None) -> ScalingSession:
+    """The session for ``keys`` (default: every policy and world size), refused with a SessionError before any
+    launch when it cannot run; REF's worktree and the emulated nodes go when the session closes."""
+    from lanemodel.engine.threads import available_cpus
+
+    check_measurable(opts)
+    gate = gate_settings(opts)
+    cleanup = ExitStack()
+    try:
+        nodes = make_nodes(opts, cleanup)
+        order = measurement_order(opts, keys)
+        planned = {(policy, ws) for policy in opts.threads for ws in opts.world_sizes}
+        against = resolve_against(opts, saved or SavedRuns(), planned, root or Path.cwd(), cleanup)
+    except BaseException:
+        cleanup.close()
+        raise
+    session = ScalingSession(opts, gate, EngineLauncher(opts, data_dir, nodes), order=order, against=against,
+                             cores=cores or len(available_cpus()), write=write, live=live,
+                             **({"series_name": series_name} if series_name else {}))
+    session.cleanup.enter_context(cleanup)
+    return session
+
+
+def check_levers(opts: SweepSettings) -> tuple:
+    """--levers: every value checked at every world size before any launch; refused naming a bad one."""
+    from lanemodel.engine.leverspec import check_runnable, parse_levers
+    from lanemodel.session.runs import train_config
+
+    try:
+        check_batch_splits(opts)
+        values = parse_levers(opts.levers)
+        check_runnable(values, train_config(opts, Path(opts.results_dir) / "data"), opts.world_sizes)
+    except SettingsError as exc:
+        raise SessionError(str(exc)) from None
+    return values
+
+
+def open_lever_study(opts: SweepSettings, values: tuple, write: Callable[[str], None] | None = None,
+                     live: bool | None = None) -> LeverStudy:
+    """The lever study: its values, the gradient's shapes (for the predicted bytes), the emulated nodes with
+    --nodes; its warm-up (``LeverStudy.warm_up``) is the caller's, once it owns the study."""
+    from lanemodel.engine.leverspec import gradient_shapes
+    from lanemodel.engine.progress import Progress
+
+    cleanup = ExitStack()
+    try:
+        launcher = EngineLauncher(opts, nodes=make_nodes(opts, cleanup))
+    except BaseException:
+        cleanup.close()
+        raise
+    launches = len(opts.world_sizes) * opts.levers_blocks * (len(values) + 1 + 2)
+    study = LeverStudy(opts, opts.levers, values, launcher, gradient_shapes(launcher.train_config()),
+                       progress=Progress(opts.steps, launches, write, live=live))
+    study.cleanup.enter_context(cleanup)
+    return study
