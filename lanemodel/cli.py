@@ -15,7 +15,6 @@ from lanemodel.settings import (
     SettingsError,
     SweepSettings,
     argparse_help,
-    check_batch_splits,
     parse_settings,
 )
 from lanemodel.training.config import TrainConfig
@@ -87,10 +86,15 @@ def training_config(args: argparse.Namespace, settings: SweepSettings, data_dir:
 TRAIN_SETTINGS = ("preset", "steps", "global_batch", "inject_step_slowdown")
 
 
-def settings_from(args: argparse.Namespace, names: tuple[str, ...] | None = None, **fixed: str) -> SweepSettings:
-    """The shared options ``names`` (default: all) as `parse_settings` checks them; a bad value names its option."""
+def settings_from(args: argparse.Namespace, names: tuple[str, ...] | None = None, sweep_defaults: bool = False,
+                  **fixed: str) -> SweepSettings:
+    """The shared options ``names`` (default: all) as `parse_settings` checks them; a bad value names its option.
+    ``sweep_defaults``: options not given take the sweep's own default where it has one."""
     raw = {option.name: getattr(args, option.name, None) for option in OPTIONS
            if names is None or option.name in names}
+    if sweep_defaults:
+        raw.update({option.name: option.sweep_default for option in OPTIONS
+                    if option.sweep_default is not None and raw.get(option.name) is None})
     raw.update(fixed)
     try:
         return parse_settings(raw, scope="sweep")
@@ -170,41 +174,70 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
+    """The same measurement session as the suite (``lanemodel.session``), driven without pytest: one launch per
+    world size by default, N with --rounds N, a plan within --scaling-session-budget-s with --rounds auto."""
+    from lanemodel.engine.forkserver import shutdown_fork_server
     from lanemodel.engine.interrupts import terminate_as_interrupt
-    from lanemodel.engine.netns import NodesError, check_can_emulate, emulated_nodes
-    from lanemodel.engine.slurmrunner import SlurmError, prepare_slurm
-    from lanemodel.engine.sweep import SweepError, run_sweep
-    from lanemodel.engine.threads import parse_policy
+    from lanemodel.session.errors import SessionError
+    from lanemodel.session.opening import check_launcher, open_session
     from lanemodel.workload.synthset import write_synthetic_dataset
 
-    settings = settings_from(args)
-    try:
-        check_batch_splits(settings)
-        if settings.nodes > 1:
-            check_can_emulate()
-        if settings.launcher == "slurm":
-            prepare_slurm(settings.world_sizes, settings.slurm_partition)
-    except (SettingsError, NodesError, SlurmError) as exc:
-        raise UsageError(str(exc)) from None
+    settings = settings_from(args, sweep_defaults=True)
     if len(settings.threads) != 1:
         raise UsageError(f"--threads: a sweep measures one policy, got {','.join(settings.threads)}")
     out = writable_dir(settings.results_dir)
     data_dir = existing_data_dir(args.data) if args.data else None
     cfg = training_config(args, settings, data_dir or out / "data", settings.world_sizes)
-    if data_dir is None:
-        print(f"synthesizing {args.frames} frames into {out / 'data'}")
-        write_synthetic_dataset(out / "data", frames=args.frames, seed=args.seed)
+    knobs = {spec.name: getattr(cfg, spec.name) for spec in fields(TrainConfig) if "help" in spec.metadata}
+    with ExitStack() as stack:
+        stack.enter_context(terminate_as_interrupt())     # SIGTERM unwinds, so ranks and namespaces go
+        stack.callback(shutdown_fork_server)
+        try:
+            check_launcher(settings)
+            session = open_session(settings, data_dir=data_dir or out / "data", knobs=knobs)
+        except SessionError as exc:
+            raise UsageError(str(exc)) from None
+        stack.callback(session.close)
+        if data_dir is None:
+            print(f"synthesizing {args.frames} frames into {out / 'data'}")
+            write_synthetic_dataset(out / "data", frames=args.frames, seed=args.seed)
+        return _run_sweep(session, out)
+
+
+def _run_sweep(session, out: Path) -> int:
+    """Each world size in the session's order, its probes after it; summary.json rewritten after each, so that
+    a failure or an interruption loses nothing; then the report and the table."""
+    from lanemodel.engine.sweep import summarise
+    from lanemodel.outputs.table import summary_lines
+    from lanemodel.session.errors import LaunchFailed
+
+    def write_summary() -> None:
+        rows = [summarise(launch) for key in session.order for launch in session.series.get(key, [])]
+        (out / "summary.json").write_text(json.dumps(rows, indent=1))
+
+    failed = None
     try:
-        with ExitStack() as stack:
-            stack.enter_context(terminate_as_interrupt())     # SIGTERM unwinds, so the namespaces are removed
-            nodes = stack.enter_context(emulated_nodes(settings.nodes, settings.link_gbit)) \
-                if settings.nodes > 1 else None
-            run_sweep(cfg, list(settings.world_sizes), parse_policy(settings.threads[0]), out, settings.launch_timeout,
-                      settings.drop_warmup, spawn=settings.spawn, launcher=settings.launcher, nodes=nodes)
-    except SweepError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+        for key in session.order:
+            try:
+                session.measure(key)
+                session.probe(key)
+            finally:
+                write_summary()
+        if session.probes_bandwidth:
+            session.measure_bandwidth()
+    except LaunchFailed as exc:
+        failed = str(exc)
+    except KeyboardInterrupt as exc:
+        session.interrupt(str(exc) or "Ctrl-C")
+        session.conclude()
+        raise
+    outcome = session.conclude()
+    for line in summary_lines(outcome) if outcome is not None else []:
+        print(line)
     print(f"wrote {out / 'summary.json'}")
+    if failed:
+        print(f"error: {failed}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -239,8 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_training_options(sweep)
     for option in OPTIONS:
         if option.scope == "sweep" and option.name not in ("preset", "steps", "global_batch"):
-            sweep.add_argument(option.flag, default=None,
-                               help=argparse_help(f"{option.help} (default {option.default})"))
+            default = option.default if option.sweep_default is None else option.sweep_default
+            sweep.add_argument(option.flag, default=None, help=argparse_help(f"{option.help} (default {default})"))
     sweep.add_argument("--data", help="TuSimple-format data set (default: synthesize one)")
     sweep.add_argument("--frames", type=int, default=64, help="frames to synthesize when --data is not given")
     sweep.set_defaults(run=cmd_sweep)

@@ -158,7 +158,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     except SchemaError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return BAD_INPUT
-    config = config_of(series)
+    config = config_of(series).as_json()
     outcome = summarise_session(series, config, None, GateSettings(), "", probes=probes)
     for policy, analysis in outcome.analysis.items():
         launches = {ws: [launch for launch in found if launch.finished] for (p, ws), found in series.items()

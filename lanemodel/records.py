@@ -228,3 +228,59 @@ def load_results_dir(results_dir: str | Path) -> LaunchSeries:
     if not series:
         raise SchemaError(f"results directory {results_dir} holds no metrics_*.json file")
     return series
+
+
+def _comparable(default=MISSING):
+    """A RunConfig field two runs must share to be compared (``default``: what a saved run without the field, from
+    before it existed, was measured with)."""
+    return field(default=default, metadata={"comparable": True})
+
+
+@dataclass(frozen=True, kw_only=True)
+class RunConfig:
+    """A run's configuration and machine: built once per session, saved with its results (``scaling.config``),
+    and the definition of comparability: two runs are compared only where every comparable field is equal.
+    Injected slowdowns are not comparable fields: they stand for a code change the gate must catch."""
+
+    cpu_model: str | None = _comparable()
+    cores_available: int | None = _comparable()
+    physical_cores: int | None = None
+    logical_cores: int | None = None
+    torch: str | None = _comparable()
+    preset: str | None = _comparable()
+    scaling: str | None = _comparable()
+    spawn: str | None = _comparable()
+    launcher: str = _comparable("embedded")
+    nodes: int = _comparable(1)
+    slurm_nodes: int | None = _comparable(None)     # hosts a Slurm run's ranks were spread over
+    link_gbit: float | None = _comparable(None)     # emulated nodes' link rate
+    global_batch: int | None = _comparable()
+    steps: int | None = _comparable()
+    drop_warmup: int | None = _comparable()
+    threads: tuple[str, ...] = ()
+    world_sizes: tuple[int, ...] = ()
+    rounds: int | None = None
+    max_rounds: int | None = None
+    session_budget_s: float | None = None
+    precise: bool = False
+    inject_comm_delay_ms: float = 0.0
+    inject_step_slowdown: float = 0.0
+
+    def as_json(self) -> dict:
+        doc = asdict(self)
+        return {**doc, "threads": list(self.threads), "world_sizes": list(self.world_sizes)}
+
+    @classmethod
+    def from_json(cls, doc: dict) -> RunConfig:
+        """A saved ``scaling.config``; fields it lacks take what runs saved before them were measured with."""
+        known = {spec.name for spec in fields(cls)}
+        given = {name: value for name, value in doc.items() if name in known}
+        given.update({name: tuple(given[name]) for name in ("threads", "world_sizes") if name in given})
+        missing = {spec.name: None for spec in fields(cls)
+                   if spec.name not in given and spec.default is MISSING and spec.default_factory is MISSING}
+        return cls(**{**missing, **given})
+
+    def differences(self, other: RunConfig) -> list[tuple[str, object, object]]:
+        """(field, this value, other value) for every comparable field on which the two runs differ."""
+        return [(spec.name, getattr(self, spec.name), getattr(other, spec.name)) for spec in fields(self)
+                if spec.metadata.get("comparable") and getattr(self, spec.name) != getattr(other, spec.name)]

@@ -38,6 +38,7 @@ class Option:
     scope: str = "sweep"                 # "sweep": suite and `python -m lanemodel sweep`; "suite": pytest only
     ini: str = ""
     switch: bool = False                 # given alone on the command line (``--scaling-precise``) means "1"
+    sweep_default: str | None = None     # `python -m lanemodel sweep`'s own default, where it differs
 
     @property
     def flag(self) -> str:
@@ -155,23 +156,23 @@ OPTIONS: tuple[Option, ...] = (
     Option("rounds", AUTO, "launches per world size, the samples: auto plans them within "
            "--scaling-session-budget-s (at least 1 each; 10 with --scaling-precise); N runs exactly N (more only "
            "with a larger --scaling-max-rounds, while a gate verdict is inconclusive)", _or_auto(_number(int, 1)),
-           scope="suite"),
+           sweep_default="1"),
     Option("warmup_launches", "1", "unrecorded launches per world size before the measured ones (the first "
-           "launch of a session ran up to 2x slower here)", _number(int, 0), scope="suite"),
+           "launch of a session ran up to 2x slower here)", _number(int, 0), sweep_default="0"),
     Option("probes", "1", "1: also measure the causes the curve cannot show by itself: one rank alone at each "
            "world size's per-rank batch, and memory bandwidth by 1..cores concurrent processes; 0: off (A/B runs "
-           "never probe)", _number(int, 0, 1), scope="suite"),
+           "never probe)", _number(int, 0, 1), sweep_default="0"),
     Option("profile_steps", "0", "K > 0: one more launch per world size, outside the statistics, records "
            "torch.profiler traces of K steps (<results>/traces/<threads>_ws<N>/trace_rank<R>.json, linked from "
            "REPORT.md)", _number(int, 0), scope="suite"),
     Option("scaling_max_rounds", AUTO, "most launches per world size (auto: 20 with --rounds auto or "
            "--scaling-precise, else --rounds); extra ones run while a gate verdict is inconclusive or, with "
            "--scaling-precise and no baseline, until the median is known to about 1 %",
-           _or_auto(_number(int, 1)), scope="suite"),
+           _or_auto(_number(int, 1))),
     Option("scaling_session_budget_s", AUTO, "wall seconds a session's launches and probes may take, measured "
            f"from its first launch: the plan gives each world size its launches from the measured cost of one "
            f"(auto: {DEFAULT_SESSION_BUDGET_S:g} with --rounds auto, else off; 0: off)",
-           _or_auto(_number(float, 0)), scope="suite"),
+           _or_auto(_number(float, 0))),
     Option("scaling_precise", "0", "1: a baseline-quality run, as every session was before the session budget: "
            "10 launches per world size, then more (up to 20, within --scaling-budget-s) until each median is "
            "known to about 1 % when nothing is compared", _number(int, 0, 1), scope="suite", switch=True),

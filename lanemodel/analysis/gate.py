@@ -30,15 +30,9 @@ from lanemodel.analysis.launchstats import (
     median_precision,
 )
 from lanemodel.analysis.stats import median_of_launches
-from lanemodel.records import SchemaError, check_version
+from lanemodel.records import RunConfig, SchemaError, check_version
 from lanemodel.settings import BY_NAME, SettingsError
 
-# Configuration that must match for two runs to be comparable at all. Injected slowdowns are not in it:
-# they stand for a code change the gate must catch.
-COMPARABLE_KEYS = ("cpu_model", "cores_available", "preset", "scaling", "spawn", "launcher", "nodes", "link_gbit",
-                   "slurm_nodes", "global_batch", "steps", "drop_warmup", "torch")
-# What a saved run without the key was measured with (the keys came later).
-IMPLIED = {"launcher": "embedded", "nodes": 1, "link_gbit": None, "slurm_nodes": None}
 STEP_TIME = "step_time_ratio"
 EFFICIENCY = "efficiency_ratio"
 
@@ -242,12 +236,12 @@ def load_baseline(path: str | Path) -> dict:
     return data
 
 
-def check_comparable(baseline: dict, current_config: dict, name: str) -> None:
-    """Refuse, naming every difference, rather than compare runs from different set-ups."""
-    base_config = {**IMPLIED, **baseline["scaling"]["config"]}
-    current_config = {**IMPLIED, **current_config}
-    diffs = [f"{k}: baseline {base_config.get(k)!r}, current {current_config.get(k)!r}"
-             for k in COMPARABLE_KEYS if base_config.get(k) != current_config.get(k)]
+def check_comparable(baseline: dict, current: RunConfig | dict, name: str) -> None:
+    """Refuse, naming every difference (``RunConfig``'s comparable fields), rather than compare runs from
+    different set-ups."""
+    current = current if isinstance(current, RunConfig) else RunConfig.from_json(current)
+    diffs = [f"{field}: baseline {base!r}, current {value!r}"
+             for field, base, value in RunConfig.from_json(baseline["scaling"]["config"]).differences(current)]
     if diffs:
         raise BaselineError(f"baseline {name} was measured under a different configuration or machine and is "
                             f"not compared:\n  " + "\n  ".join(diffs))

@@ -30,6 +30,7 @@ from lanemodel.analysis.gate import (
     standard_error,
 )
 from lanemodel.analysis.launchstats import LogDifference
+from lanemodel.records import RunConfig
 
 Key = tuple[str, int]
 MIN_SEGMENT = 2           # runs on each side of a change point: one run alone is the gate's business
@@ -66,7 +67,7 @@ def load_runs(storage: Path) -> tuple[list[SavedRun], list[str]]:
     return runs, skipped
 
 
-def comparable_runs(runs: list[SavedRun], config: dict) -> tuple[list[SavedRun], list[str]]:
+def comparable_runs(runs: list[SavedRun], config: RunConfig | dict) -> tuple[list[SavedRun], list[str]]:
     """The runs measured under ``config``'s machine and configuration, and why each other one is not."""
     kept, notes = [], []
     for run in runs:

@@ -18,6 +18,7 @@ from lanemodel.records import (
     SCHEMA_VERSION,
     Launch,
     LaunchSeries,
+    RunConfig,
     SchemaError,
     by_policy,
     finished_kept_records,
@@ -158,19 +159,20 @@ def probes_in(results_dir: str | Path) -> Probes:
     return probes_from(rank_alone, bandwidth, allreduce)
 
 
-def config_of(series: LaunchSeries) -> dict:
+def config_of(series: LaunchSeries) -> RunConfig:
     """The run configuration a results directory implies, read from its launches (for rebuilding a report)."""
     launches = [launch for found in series.values() for launch in found]
     first = launches[0]
-    return {"cpu_model": first.env.get("cpu_model"), "cores_available": first.env.get("cores_available"),
-            "physical_cores": first.env.get("physical_cores"), "logical_cores": first.env.get("logical_cores"),
-            "torch": first.env.get("torch"), "preset": first.config.get("preset"),
-            "scaling": first.config.get("scaling"), "spawn": first.launch.get("spawn"),
-            "launcher": first.launch.get("launcher", "embedded"),
-            "nodes": (first.launch.get("nodes") or {}).get("nodes", 1),
-            "link_gbit": (first.launch.get("nodes") or {}).get("link_gbit"),
-            "global_batch": first.config.get("global_batch"), "steps": first.config.get("steps"),
-            "drop_warmup": first.warmup_steps_dropped, "threads": sorted({policy for policy, _ in series}),
-            "world_sizes": sorted({ws for _, ws in series}), "rounds": max(len(found) for found in series.values()),
-            "inject_comm_delay_ms": first.config.get("comm_delay_ms", 0.0),
-            "inject_step_slowdown": first.config.get("step_slowdown_pct", 0.0)}
+    return RunConfig(cpu_model=first.env.get("cpu_model"), cores_available=first.env.get("cores_available"),
+                     physical_cores=first.env.get("physical_cores"), logical_cores=first.env.get("logical_cores"),
+                     torch=first.env.get("torch"), preset=first.config.get("preset"),
+                     scaling=first.config.get("scaling"), spawn=first.launch.get("spawn"),
+                     launcher=first.launch.get("launcher", "embedded"),
+                     nodes=(first.launch.get("nodes") or {}).get("nodes", 1),
+                     link_gbit=(first.launch.get("nodes") or {}).get("link_gbit"),
+                     global_batch=first.config.get("global_batch"), steps=first.config.get("steps"),
+                     drop_warmup=first.warmup_steps_dropped, threads=tuple(sorted({policy for policy, _ in series})),
+                     world_sizes=tuple(sorted({ws for _, ws in series})),
+                     rounds=max(len(found) for found in series.values()),
+                     inject_comm_delay_ms=first.config.get("comm_delay_ms", 0.0),
+                     inject_step_slowdown=first.config.get("step_slowdown_pct", 0.0))

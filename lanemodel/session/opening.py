@@ -70,9 +70,11 @@ def make_nodes(opts: SweepSettings, cleanup: ExitStack):
 def open_session(opts: SweepSettings, *, keys: list[Key] | None = None, saved: SavedRuns | None = None,
                  root: Path | None = None, data_dir: Path | None = None, cores: int | None = None,
                  write: Callable[[str], None] | None = None, live: bool | None = None,
-                 series_name: Callable[[Key], str] | None = None) -> ScalingSession:
+                 series_name: Callable[[Key], str] | None = None, knobs: dict | None = None) -> ScalingSession:
     """The session for ``keys`` (default: every policy and world size), refused with a SessionError before any
-    launch when it cannot run; REF's worktree and the emulated nodes go when the session closes."""
+    launch when it cannot run; REF's worktree and the emulated nodes go when the session closes. ``data_dir``:
+    the data set to train on (default: a synthetic one in the results directory); ``knobs``: training knobs
+    every launch sets."""
     from lanemodel.engine.threads import available_cpus
 
     check_measurable(opts)
@@ -86,7 +88,7 @@ def open_session(opts: SweepSettings, *, keys: list[Key] | None = None, saved: S
     except BaseException:
         cleanup.close()
         raise
-    session = ScalingSession(opts, gate, EngineLauncher(opts, data_dir, nodes), order=order, against=against,
+    session = ScalingSession(opts, gate, EngineLauncher(opts, data_dir, nodes, knobs), order=order, against=against,
                              cores=cores or len(available_cpus()), write=write, live=live,
                              **({"series_name": series_name} if series_name else {}))
     session.cleanup.enter_context(cleanup)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from lanemodel.analysis.outcome import PROBE_DIR  # the cause probes
 from lanemodel.analysis.stats import median_of_launches
-from lanemodel.records import Launch, metrics_path, save_launch
+from lanemodel.records import Launch, RunConfig, metrics_path, save_launch
 from lanemodel.settings import SweepSettings
 
 if TYPE_CHECKING:
@@ -24,21 +24,20 @@ TRACE_DIR = "traces"    # profiled launches (--profile-steps) and their torch.pr
 LEVER_DIR = "levers"    # the lever study's launches (--levers)
 
 
-def run_config(opts: SweepSettings) -> dict:
+def run_config(opts: SweepSettings) -> RunConfig:
     """The run's configuration and machine, saved with the results and checked before comparing."""
     from lanemodel.engine.machine import machine_info
 
     machine = machine_info()
-    return {"cpu_model": machine["cpu_model"], "cores_available": machine["cores_available"],
-            "physical_cores": machine["physical_cores"], "logical_cores": machine["logical_cores"],
-            "torch": machine["torch"], "preset": opts.preset, "scaling": opts.scaling, "spawn": opts.spawn,
-            "launcher": opts.launcher, "nodes": opts.nodes, "slurm_nodes": slurm_nodes(opts.launcher),
-            "link_gbit": opts.link_gbit if opts.nodes > 1 else None,
-            "global_batch": opts.global_batch, "steps": opts.steps, "drop_warmup": opts.drop_warmup,
-            "threads": list(opts.threads), "world_sizes": list(opts.world_sizes), "rounds": opts.rounds,
-            "max_rounds": opts.scaling_max_rounds, "session_budget_s": opts.scaling_session_budget_s,
-            "precise": bool(opts.scaling_precise), "inject_comm_delay_ms": opts.inject_comm_delay_ms,
-            "inject_step_slowdown": opts.inject_step_slowdown}
+    return RunConfig(cpu_model=machine["cpu_model"], cores_available=machine["cores_available"],
+                     physical_cores=machine["physical_cores"], logical_cores=machine["logical_cores"],
+                     torch=machine["torch"], preset=opts.preset, scaling=opts.scaling, spawn=opts.spawn,
+                     launcher=opts.launcher, nodes=opts.nodes, slurm_nodes=slurm_nodes(opts.launcher),
+                     link_gbit=opts.link_gbit if opts.nodes > 1 else None, global_batch=opts.global_batch,
+                     steps=opts.steps, drop_warmup=opts.drop_warmup, threads=opts.threads,
+                     world_sizes=opts.world_sizes, rounds=opts.rounds, max_rounds=opts.scaling_max_rounds,
+                     session_budget_s=opts.scaling_session_budget_s, precise=bool(opts.scaling_precise),
+                     inject_comm_delay_ms=opts.inject_comm_delay_ms, inject_step_slowdown=opts.inject_step_slowdown)
 
 
 def slurm_nodes(launcher: str) -> int | None:
@@ -191,10 +190,11 @@ def launch_summary(launches: list[Launch]) -> dict:
 class EngineLauncher:
     """The session's launcher: every launch, probe and microbenchmark through the engine, its files written in
     the results directory. ``data_dir``: the TuSimple-format data set (default: a synthetic one made in the
-    results directory); ``nodes``: the emulated nodes (--nodes) every launch is spread over."""
+    results directory); ``nodes``: the emulated nodes (--nodes) every launch is spread over; ``knobs``: training
+    knobs every launch sets (``python -m lanemodel sweep --comm-hook ...``)."""
 
-    def __init__(self, opts: SweepSettings, data_dir: Path | None = None, nodes=None):
-        self.opts, self.nodes = opts, nodes
+    def __init__(self, opts: SweepSettings, data_dir: Path | None = None, nodes=None, knobs: dict | None = None):
+        self.opts, self.nodes, self.knobs = opts, nodes, dict(knobs or {})
         self.given_data = data_dir is not None
         self.data_dir = Path(data_dir) if data_dir is not None else Path(opts.results_dir) / "data"
         self.prepared = False
@@ -208,7 +208,7 @@ class EngineLauncher:
 
     def train_config(self, **overrides) -> TrainConfig:
         self.prepare()
-        return train_config(self.opts, self.data_dir, **overrides)
+        return train_config(self.opts, self.data_dir, **{**self.knobs, **overrides})
 
     def launch(self, policy: str, world_size: int, name: str, *, steps: int | None = None,
                code: RefCode | None = None, on_step=None, overrides: dict | None = None,

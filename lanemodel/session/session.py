@@ -357,7 +357,7 @@ class ScalingSession:
                 result = self.against.judge(current, self.gate)
             except BaselineError as exc:       # nothing shared: the run is not gated, and says so
                 result = GateResult([], [], refused=str(exc))
-        outcome = summarise_session(self.series, run_config(self.opts), result, self.gate, self.baseline_name,
+        outcome = summarise_session(self.series, run_config(self.opts).as_json(), result, self.gate, self.baseline_name,
                                     self.extra_launches,
                                     probes=probes_from(self.rank_alone, self.bandwidth, self.allreduce))
         outcome.files.update(self.traces)
