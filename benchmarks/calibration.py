@@ -68,17 +68,17 @@ class Tally:
 
 def session_args(opts: SweepSettings) -> list[str]:
     """The options of the calibrating session, passed on to every session it runs."""
-    return ["--world-sizes", ",".join(map(str, opts.world_sizes)), "--preset", opts.preset,
-            "--steps", str(opts.steps), "--drop-warmup", str(opts.drop_warmup),
-            "--global-batch", str(opts.global_batch), "--threads", ",".join(opts.threads),
-            "--scaling", opts.scaling, "--spawn", opts.spawn, "--rounds", str(opts.rounds),
-            "--warmup-launches", str(opts.warmup_launches), "--probes", "0",
-            "--scaling-max-rounds", str(opts.scaling_max_rounds), "--scaling-budget-s", str(opts.scaling_budget_s),
-            "--scaling-max-slowdown", str(opts.scaling_max_slowdown),
-            "--scaling-max-efficiency-drop", str(opts.scaling_max_efficiency_drop),
-            "--scaling-alpha", str(opts.scaling_alpha), "--scaling-beta", str(opts.scaling_beta),
-            "--scaling-session-sd", str(opts.scaling_session_sd),
-            *(["--scaling-precise"] if opts.scaling_precise else [])]
+    return ["--world-sizes", ",".join(map(str, opts.launch.world_sizes)), "--preset", opts.workload.preset,
+            "--steps", str(opts.workload.steps), "--drop-warmup", str(opts.workload.drop_warmup),
+            "--global-batch", str(opts.workload.global_batch), "--threads", ",".join(opts.launch.threads),
+            "--scaling", opts.workload.scaling, "--spawn", opts.launch.spawn, "--rounds", str(opts.plan.rounds),
+            "--warmup-launches", str(opts.plan.warmup_launches), "--probes", "0",
+            "--scaling-max-rounds", str(opts.plan.max_rounds), "--scaling-budget-s", str(opts.plan.extra_budget_s),
+            "--scaling-max-slowdown", str(opts.gate.max_slowdown),
+            "--scaling-max-efficiency-drop", str(opts.gate.max_efficiency_drop),
+            "--scaling-alpha", str(opts.gate.alpha), "--scaling-beta", str(opts.gate.beta),
+            "--scaling-session-sd", str(opts.gate.session_sd),
+            *(["--scaling-precise"] if opts.plan.precise else [])]
 
 
 def run_session(work: Path, name: str, args: list[str], project: Path = ROOT) -> tuple[dict, float]:
@@ -197,8 +197,8 @@ def calibrate_ab(opts: SweepSettings, runs: int, work: Path, note: Callable[[str
     checkout = {"A/A": _git(repo, "rev-parse", "HEAD~1"), "slow": _git(repo, "rev-parse", "HEAD")}
     kinds = ["A/A"] * (2 * runs) + [f"+{AB_SLOWDOWN_PCT:g}% commit"] * runs
     random.Random(seed).shuffle(kinds)
-    args = [*session_args(opts), "--scaling-ab-rounds", str(opts.scaling_ab_rounds),
-            "--scaling-ab-max-slowdown", str(opts.scaling_ab_max_slowdown)]
+    args = [*session_args(opts), "--scaling-ab-rounds", str(opts.ab.rounds),
+            "--scaling-ab-max-slowdown", str(opts.ab.max_slowdown)]
     tallies = {kind: Tally() for kind in dict.fromkeys(sorted(kinds))}
     result: dict = {}
     for index, kind in enumerate(kinds):

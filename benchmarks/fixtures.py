@@ -54,8 +54,8 @@ def lever_study(request: pytest.FixtureRequest, suite_options: SweepSettings) ->
     write, live = shell.write_progress()
     shell.levers = open_lever_study(suite_options, shell.lever_values, write, live)
     shell.adopt(shell.levers)
-    if suite_options.warmup_launches:
-        shell.levers.warm_up(max(suite_options.world_sizes))
+    if suite_options.plan.warmup_launches:
+        shell.levers.warm_up(max(suite_options.launch.world_sizes))
     return shell.levers
 
 

@@ -20,14 +20,14 @@ METRICS = {"step_time": STEP_TIME, "efficiency": EFFICIENCY}     # the item's id
 
 def gate_cases(opts: SweepSettings) -> list[tuple[str, int, str]]:
     """(policy, world size, metric) of every verdict the gate can give: efficiency above the smallest size."""
-    smallest = min(opts.world_sizes)
-    return [(policy, ws, metric) for policy in opts.threads for ws in opts.world_sizes for metric in METRICS
-            if metric == "step_time" or ws > smallest]
+    sizes = opts.launch.world_sizes
+    return [(policy, ws, metric) for policy in opts.launch.threads for ws in sizes for metric in METRICS
+            if metric == "step_time" or ws > min(sizes)]
 
 
 def compares(config: pytest.Config, opts: SweepSettings) -> bool:
     """Whether this session is gated against anything (REF, the history, a saved baseline)."""
-    return bool(opts.scaling_ab or opts.scaling_history or opts.scaling_baseline
+    return bool(opts.ab.ref or opts.gate.history or opts.gate.baseline
                 or config.getoption("benchmark_compare", None))
 
 

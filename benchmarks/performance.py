@@ -51,15 +51,15 @@ class PerformanceRunner:
         """One process, no DDP, ``threads`` intra-op threads: the baseline DDP must approach.
 
         Its document is `python -m lanemodel train --metrics-out`'s (config, env, records), not a launch."""
-        out = metrics_path(self.opts.results_dir, f"perf_{name}")
+        out = metrics_path(self.opts.outputs.results_dir, f"perf_{name}")
         cmd = [sys.executable, "-m", "lanemodel", "train", "--data", str(self.data_dir), "--preset", preset,
-               "--steps", str(self.opts.steps), "--global-batch", str(self.opts.global_batch),
+               "--steps", str(self.opts.workload.steps), "--global-batch", str(self.opts.workload.global_batch),
                "--threads", str(threads), "--metrics-out", str(out)]
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=self.opts.launch_timeout)
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=self.opts.launch.launch_timeout)
         if proc.returncode:
             raise RuntimeError(f"plain training failed ({' '.join(cmd)}):\n{proc.stderr[-2000:]}")
         doc = json.loads(out.read_text())
-        doc["warmup_steps_dropped"] = self.opts.drop_warmup
+        doc["warmup_steps_dropped"] = self.opts.workload.drop_warmup
         return doc
 
 

@@ -85,10 +85,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize(("thread_policy", "world_size", "gate_metric"), gates,
                              ids=[f"{p}-ws{ws}-{metric}" for p, ws, metric in gates])
     elif MARKER in marked:
-        cases = [(policy, ws) for policy in settings.threads for ws in settings.world_sizes]
+        cases = [(policy, ws) for policy in settings.launch.threads for ws in settings.launch.world_sizes]
         metafunc.parametrize(("thread_policy", "world_size"), cases, ids=[f"{p}-ws{ws}" for p, ws in cases])
     else:
-        sizes = settings.world_sizes
+        sizes = settings.launch.world_sizes
         metafunc.parametrize("lever_world_size", sizes, ids=[f"ws{ws}" for ws in sizes])
 
 
@@ -131,7 +131,7 @@ def _group(config: pytest.Config, shell: SuiteShell) -> str:
         return "calibration"
     if config.getoption("lanebench_performance"):
         return "performance"
-    return "levers" if shell.settings.levers.strip() else "scaling"
+    return "levers" if shell.settings.levers.spec.strip() else "scaling"
 
 
 def _select_group(config: pytest.Config, items: list[pytest.Item], group: str) -> None:
@@ -178,7 +178,7 @@ def _save_ref_run(config: pytest.Config, shell: SuiteShell, output_json: dict) -
     ref_json = bench_storage.ref_saved_run(output_json, session.ab, run_config(session.opts).as_json(),
                                                 launch_summary)
     ref_json["scaling"]["analysis"] = session.conclude().reference_analysis
-    (Path(session.opts.results_dir) / "ab_ref_run.json").write_text(json.dumps(ref_json, indent=1))
+    (Path(session.opts.outputs.results_dir) / "ab_ref_run.json").write_text(json.dumps(ref_json, indent=1))
     if bench_storage.saves(config) and not shell.ref_saved:
         shell.ref_saved = True
         bench_storage.save_run(config, ref_json, f"ref-{session.ab.code.commit[:12]}")
@@ -225,7 +225,7 @@ def _finish_levers(shell: SuiteShell) -> None:
 
     study = shell.levers
     found, config = study.as_json(), run_config(study.opts).as_json()
-    results = Path(study.opts.results_dir)
+    results = Path(study.opts.outputs.results_dir)
     (results / "levers.json").write_text(json.dumps({**found, "config": config}, indent=1))
     write_lever_report(found, config, results)
 
@@ -241,7 +241,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         sections.append(("DDP scaling", summary_lines(outcome)))
     if shell.levers is not None:
         sections.append(("DDP levers (value / default, 95% interval; loss difference, 90% interval)",
-                         lever_lines(shell.levers.as_json(), Path(shell.levers.opts.results_dir))))
+                         lever_lines(shell.levers.as_json(), Path(shell.levers.opts.outputs.results_dir))))
     for title, lines in sections:
         if lines:
             terminalreporter.section(title)

@@ -21,7 +21,7 @@ def test_ddp_scaling(benchmark, scaling_session, suite_options, thread_policy, w
     with failed_launch_fails_test():
         launches = scaling_session.measure(key, timed=benchmark_rounds(benchmark))
         benchmark.extra_info.update(launch_summary(launches))
-        assert all(len(launch.run_step_times) == suite_options.steps for launch in launches)
+        assert all(len(launch.run_step_times) == suite_options.workload.steps for launch in launches)
         scaling_session.probe(key)
         scaling_session.profile(key)
 

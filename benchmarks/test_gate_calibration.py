@@ -20,7 +20,7 @@ def calibration_run(request, suite_options, option: str, flag: str, file_name: s
         raise pytest.UsageError(f"{flag} needs at least 1, got {count}")
     reporter = request.config.pluginmanager.get_plugin("terminalreporter")
     note = (lambda text: reporter.write_line(text)) if reporter else print
-    out = Path(suite_options.results_dir)
+    out = Path(suite_options.outputs.results_dir)
     out.mkdir(parents=True, exist_ok=True)
     saved = out / file_name
     benchmark = request.getfixturevalue("benchmark")

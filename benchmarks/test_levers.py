@@ -10,7 +10,7 @@ import pytest
 
 @pytest.mark.lever_study
 def test_levers(benchmark, lever_study, suite_options, lever_world_size):
-    benchmark.pedantic(lambda: lever_study.run_values(lever_world_size), rounds=suite_options.levers_blocks,
+    benchmark.pedantic(lambda: lever_study.run_values(lever_world_size), rounds=suite_options.levers.blocks,
                        iterations=1, warmup_rounds=0)
     found = lever_study.world_size_json(lever_world_size)
     benchmark.extra_info.update(lever_world_size=lever_world_size, lever_rows=found["rows"],
@@ -26,7 +26,7 @@ def test_lever_recommended(benchmark, lever_study, suite_options, lever_world_si
     if not combination.values:
         pytest.skip(f"no value was faster and trained the same at world size {lever_world_size}: the default stays")
     benchmark.pedantic(lambda: lever_study.run_recommended(lever_world_size, combination),
-                       rounds=suite_options.levers_blocks, iterations=1, warmup_rounds=0)
+                       rounds=suite_options.levers.blocks, iterations=1, warmup_rounds=0)
     found = lever_study.world_size_json(lever_world_size)["recommended"]
     benchmark.extra_info.update(lever_world_size=lever_world_size, lever_recommended=found)
     if found["errors"]:

@@ -30,24 +30,25 @@ def alternate(benchmark, rounds: int, first, second) -> tuple[list, list]:
 def test_two_tuned_ranks_against_one_plain_process(benchmark, perf_runner, suite_options):
     cores = len(os.sched_getaffinity(0))
     ddp, plain = alternate(
-        benchmark, suite_options.rounds,
+        benchmark, suite_options.plan.rounds,
         lambda k: perf_runner.launch(f"ddp_tuned_ws2_{k}", "tuned", 2),
-        lambda k: perf_runner.plain_process(f"plain_{cores}threads_{k}", cores, suite_options.preset))
+        lambda k: perf_runner.plain_process(f"plain_{cores}threads_{k}", cores, suite_options.workload.preset))
     comparison = Comparison([run_step_times(d) for d in ddp], [plain_step_times(d) for d in plain])
-    benchmark.extra_info.update(comparison.as_info(target=1.3), preset=suite_options.preset, plain_threads=cores)
+    benchmark.extra_info.update(comparison.as_info(target=1.3), preset=suite_options.workload.preset,
+                                plain_threads=cores)
     assert all(d.global_batch_size == p["records"][0]["global_batch_size"] for d, p in zip(ddp, plain))
 
 
 @pytest.fixture(params=[1, 2, 4], ids=lambda ws: f"ws{ws}")
 def perf_world_size(request, suite_options):
-    if suite_options.global_batch % request.param:
-        pytest.skip(f"global batch {suite_options.global_batch} does not split over {request.param} ranks")
+    if suite_options.workload.global_batch % request.param:
+        pytest.skip(f"global batch {suite_options.workload.global_batch} does not split over {request.param} ranks")
     return request.param
 
 
 def test_tuned_against_naive_threads(benchmark, perf_runner, suite_options, perf_world_size):
     tuned, naive = alternate(
-        benchmark, suite_options.rounds,
+        benchmark, suite_options.plan.rounds,
         lambda k: perf_runner.launch(f"tuned_ws{perf_world_size}_{k}", "tuned", perf_world_size),
         lambda k: perf_runner.launch(f"naive_ws{perf_world_size}_{k}", "naive", perf_world_size))
     comparison = Comparison([run_step_times(d) for d in tuned], [run_step_times(d) for d in naive])
@@ -58,7 +59,7 @@ def test_tuned_against_naive_threads(benchmark, perf_runner, suite_options, perf
 
 def test_instrumentation_overhead_and_data_time(benchmark, perf_runner, suite_options):
     timed, plain = alternate(
-        benchmark, suite_options.rounds,
+        benchmark, suite_options.plan.rounds,
         lambda k: perf_runner.launch(f"instrumented_ws2_{k}", "tuned", 2, instrument_comm=True),
         lambda k: perf_runner.launch(f"uninstrumented_ws2_{k}", "tuned", 2, instrument_comm=False))
     comparison = Comparison([run_step_times(d) for d in timed], [run_step_times(d) for d in plain])
@@ -74,7 +75,7 @@ def test_launch_to_first_step_tiny(benchmark, perf_runner, suite_options, perf_w
     docs = []
     benchmark.pedantic(lambda: docs.append(perf_runner.launch(
         f"startup_{spawn}_tiny_ws{perf_world_size}_{len(docs)}", "tuned", perf_world_size, spawn, preset="tiny")),
-        rounds=suite_options.rounds, iterations=1, warmup_rounds=0)
+        rounds=suite_options.plan.rounds, iterations=1, warmup_rounds=0)
     parts = [launch_breakdown(d) for d in docs]
     median = {key: float(np.median([p[key] for p in parts])) for key in parts[0]}
     benchmark.extra_info.update(median, world_size=perf_world_size, spawn=spawn, target_s=LAUNCH_TARGET_S,

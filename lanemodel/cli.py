@@ -71,10 +71,11 @@ def training_config(args: argparse.Namespace, settings: SweepSettings, data_dir:
 
     knobs = {spec.name: getattr(args, spec.name) for spec in fields(TrainConfig) if "help" in spec.metadata}
     try:
-        cfg = TrainConfig(data_dir=str(data_dir), preset=settings.preset, steps=settings.steps,
-                          scaling=settings.scaling, global_batch=settings.global_batch,
-                          rank_batch=settings.global_batch, comm_delay_ms=settings.inject_comm_delay_ms,
-                          step_slowdown_pct=settings.inject_step_slowdown, **knobs)
+        workload = settings.workload
+        cfg = TrainConfig(data_dir=str(data_dir), preset=workload.preset, steps=workload.steps,
+                          scaling=workload.scaling, global_batch=workload.global_batch,
+                          rank_batch=workload.global_batch, comm_delay_ms=workload.inject_comm_delay_ms,
+                          step_slowdown_pct=workload.inject_step_slowdown, **knobs)
         for world_size in world_sizes:
             cfg.micro_batch_size(world_size)
         check_comm_hook(cfg.comm_hook)
@@ -97,7 +98,7 @@ def settings_from(args: argparse.Namespace, names: tuple[str, ...] | None = None
                     if option.sweep_default is not None and raw.get(option.name) is None})
     raw.update(fixed)
     try:
-        return parse_settings(raw, scope="sweep")
+        return parse_settings(raw)
     except SettingsError as exc:
         raise UsageError(str(exc)) from None
 
@@ -179,21 +180,25 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from lanemodel.engine.forkserver import shutdown_fork_server
     from lanemodel.engine.interrupts import terminate_as_interrupt
     from lanemodel.session.errors import SessionError
-    from lanemodel.session.opening import check_launcher, open_session
+    from lanemodel.session.opening import check_launcher, check_measurable, open_session
     from lanemodel.workload.synthset import write_synthetic_dataset
 
     settings = settings_from(args, sweep_defaults=True)
-    if len(settings.threads) != 1:
-        raise UsageError(f"--threads: a sweep measures one policy, got {','.join(settings.threads)}")
-    out = writable_dir(settings.results_dir)
+    try:
+        check_measurable(settings)
+        check_launcher(settings)
+    except SessionError as exc:
+        raise UsageError(str(exc)) from None
+    if len(settings.launch.threads) != 1:
+        raise UsageError(f"--threads: a sweep measures one policy, got {','.join(settings.launch.threads)}")
+    out = writable_dir(settings.outputs.results_dir)
     data_dir = existing_data_dir(args.data) if args.data else None
-    cfg = training_config(args, settings, data_dir or out / "data", settings.world_sizes)
+    cfg = training_config(args, settings, data_dir or out / "data", settings.launch.world_sizes)
     knobs = {spec.name: getattr(cfg, spec.name) for spec in fields(TrainConfig) if "help" in spec.metadata}
     with ExitStack() as stack:
         stack.enter_context(terminate_as_interrupt())     # SIGTERM unwinds, so ranks and namespaces go
         stack.callback(shutdown_fork_server)
         try:
-            check_launcher(settings)
             session = open_session(settings, data_dir=data_dir or out / "data", knobs=knobs)
         except SessionError as exc:
             raise UsageError(str(exc)) from None

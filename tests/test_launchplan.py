@@ -75,12 +75,12 @@ def test_bad_costs_are_refused():
 
 def test_auto_rounds_plan_within_the_session_budget_and_explicit_rounds_run_exactly():
     auto = parse_settings({})
-    assert auto.rounds == PLANNED_MIN_ROUNDS == MIN_LAUNCHES and auto.scaling_session_budget_s > 0
+    assert auto.plan.rounds == PLANNED_MIN_ROUNDS == MIN_LAUNCHES and auto.plan.session_budget_s > 0
     explicit = parse_settings({"rounds": "2"})
-    assert (explicit.rounds, explicit.scaling_max_rounds, explicit.scaling_session_budget_s) == (2, 2, 0.0)
+    assert (explicit.plan.rounds, explicit.plan.max_rounds, explicit.plan.session_budget_s) == (2, 2, 0.0)
     precise = parse_settings({"scaling_precise": "1"})
-    assert (precise.rounds, precise.scaling_max_rounds, precise.scaling_session_budget_s) == (10, 20, 0.0)
+    assert (precise.plan.rounds, precise.plan.max_rounds, precise.plan.session_budget_s) == (10, 20, 0.0)
     budgeted = parse_settings({"rounds": "2", "scaling_session_budget_s": "100"})
-    assert (budgeted.rounds, budgeted.scaling_session_budget_s) == (2, 100.0)
+    assert (budgeted.plan.rounds, budgeted.plan.session_budget_s) == (2, 100.0)
     ab = parse_settings({"scaling_ab": "HEAD~1"})
-    assert (ab.rounds, ab.scaling_max_rounds, ab.scaling_session_budget_s) == (8, 16, 0.0)
+    assert (ab.plan.rounds, ab.plan.max_rounds, ab.plan.session_budget_s) == (8, 16, 0.0)

@@ -89,12 +89,13 @@ def test_a_terminated_sweep_stops_its_ranks_and_says_so(synth_data, tmp_path):
                              "--results-dir", str(tmp_path), "--world-sizes", "2", "--steps", "500",
                              "--global-batch", "4", "--spawn", "fresh"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    records = tmp_path / "runs" / "ws2" / "rank1.jsonl"
+    run = tmp_path / "runs" / "tuned_ws2_launch0"        # the session's first launch at world size 2
+    records = run / "rank1.jsonl"
     deadline = time.monotonic() + 120
     while not (records.exists() and records.stat().st_size) and time.monotonic() < deadline:
         time.sleep(0.2)
     assert records.exists(), "the ranks never started"
-    pids = [json.loads((tmp_path / "runs" / "ws2" / f"rank{r}.meta.json").read_text())["pid"] for r in (0, 1)]
+    pids = [json.loads((run / f"rank{r}.meta.json").read_text())["pid"] for r in (0, 1)]
     proc.send_signal(signal.SIGTERM)
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130 and "interrupted: terminated by signal SIGTERM" in err

@@ -90,9 +90,9 @@ class History:
 def resolve_against(opts: SweepSettings, saved: SavedRuns, planned: set[Key], root: Path,
                     cleanup: ExitStack) -> ABSession | History | Baseline | None:
     """What this run is gated against, by the options; None when nothing is."""
-    if opts.scaling_ab:
+    if opts.ab.ref:
         return check_out_ref(root, opts, cleanup)
-    if opts.scaling_history:
+    if opts.gate.history:
         return history_runs(saved, opts)
     return resolve_baseline(opts, saved, planned)
 
@@ -104,8 +104,8 @@ def check_out_ref(root: Path, opts: SweepSettings, cleanup: ExitStack) -> ABSess
     from lanemodel.training.config import TrainConfig
 
     try:
-        code = cleanup.enter_context(checkout(root, opts.scaling_ab))
-        config = asdict(train_config(opts, Path(opts.results_dir) / "data"))
+        code = cleanup.enter_context(checkout(root, opts.ab.ref))
+        config = asdict(train_config(opts, Path(opts.outputs.results_dir) / "data"))
         defaults = {name: f.default for name, f in TrainConfig.__dataclass_fields__.items()}
         code = check_serves(code, READABLE_VERSIONS, config, defaults)
     except RefError as exc:
@@ -124,9 +124,9 @@ def history_runs(saved: SavedRuns, opts: SweepSettings) -> History:
     kept, others = comparable_runs(runs, run_config(opts))
     if len(kept) < 2:
         raise SessionError(
-            f"--scaling-history {opts.scaling_history}: {len(kept)} saved run(s) in {saved.path} were "
+            f"--scaling-history {opts.gate.history}: {len(kept)} saved run(s) in {saved.path} were "
             f"measured like this one; at least 2 are needed" + "".join(f"\n  {note}" for note in others))
-    return History(kept[-opts.scaling_history:], opts.scaling_history)
+    return History(kept[-opts.gate.history:], opts.gate.history)
 
 
 def resolve_baseline(opts: SweepSettings, saved: SavedRuns, planned: set[Key]) -> Baseline | None:
@@ -149,14 +149,14 @@ def resolve_baseline(opts: SweepSettings, saved: SavedRuns, planned: set[Key]) -
 
 
 def _baseline_path(opts: SweepSettings, saved: SavedRuns) -> Path | None:
-    if not opts.scaling_baseline:
+    if not opts.gate.baseline:
         return saved.compared
-    path = Path(opts.scaling_baseline)
+    path = Path(opts.gate.baseline)
     if not path.exists() and saved.path is not None and path.suffix != ".json":
         # a run id ("0001") or a saved name ("main", stored as "0001_main.json")
-        found = saved.find(opts.scaling_baseline) or saved.find(f"*_{opts.scaling_baseline}")
+        found = saved.find(opts.gate.baseline) or saved.find(f"*_{opts.gate.baseline}")
         if not found:
-            raise BaselineError(f"no saved benchmark run matches --scaling-baseline {opts.scaling_baseline!r} "
+            raise BaselineError(f"no saved benchmark run matches --scaling-baseline {opts.gate.baseline!r} "
                                 f"in {saved.label}")
         path = found[-1]
     return path

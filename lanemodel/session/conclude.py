@@ -15,13 +15,13 @@ def write_outcome(outcome: SuiteOutcome, series: LaunchSeries, opts: SweepSettin
     """Plots (beside the compared side's curve, when there is one) and the report, from what the session
     concluded; failed launches are left out of the plots as they are of the statistics."""
     baseline_curves = outcome.reference_analysis
-    results = Path(opts.results_dir)
+    results = Path(opts.outputs.results_dir)
     for policy, a in outcome.analysis.items():
-        label = f"{opts.preset}, threads={policy}"
+        label = f"{opts.workload.preset}, threads={policy}"
         base = points_from_json(baseline_curves[policy]["curve"]) if policy in baseline_curves else None
         launches = {ws: [launch for launch in found if launch.finished]
                     for (p, ws), found in series.items() if p == policy}
-        for name, path in plot_all(a, launches, opts.steps, results / "plots" / policy, base, label).items():
+        for name, path in plot_all(a, launches, opts.workload.steps, results / "plots" / policy, base, label).items():
             outcome.files[f"plot {policy} {name}"] = str(path)
     outcome.files["report"] = str(write_report(outcome, series, results))
     return outcome

@@ -44,8 +44,8 @@ class LeverStudy:
     def __init__(self, opts: SweepSettings, spec: str, values: tuple[LeverValue, ...], launcher: EngineLauncher,
                  shapes: list[tuple[int, ...]], progress: Progress | None = None):
         self.opts, self.spec, self.values, self.launcher, self.shapes = opts, spec, values, launcher, shapes
-        self.progress = progress or Progress(opts.steps, 1)
-        self.policy = opts.threads[0]
+        self.progress = progress or Progress(opts.workload.steps, 1)
+        self.policy = opts.launch.threads[0]
         self.blocks: dict[int, list[Block]] = {}
         self.recommended: dict[int, tuple[Combination, list[Block]]] = {}
         self._rng = random.Random(ORDER_SEED)
@@ -58,7 +58,7 @@ class LeverStudy:
     def warm_up(self, world_size: int) -> None:
         """One short default launch before the first block, outside the statistics: the first launch of a
         session ran up to 2x slower here."""
-        self._launch(Combination(), world_size, "warmup", seed=0, steps=min(self.opts.steps, 3))
+        self._launch(Combination(), world_size, "warmup", seed=0, steps=min(self.opts.workload.steps, 3))
 
     def run_block(self, world_size: int, sides: Sequence[Side], blocks: list[Block]) -> Block:
         """The default and ``sides`` once each, from the next seed, in a drawn order, and the block after it in
@@ -83,7 +83,7 @@ class LeverStudy:
         overrides = {**side.train_overrides(), "seed": seed}
         name = f"{slug(side.label)}_ws{world_size}_{tag}"
         started = time.perf_counter()
-        rounds = max(self.opts.levers_blocks, seed + 1)
+        rounds = max(self.opts.levers.blocks, seed + 1)
         with self.progress.launch(world_size, seed, rounds, warmup=steps is not None,
                                   side=f"{side.label} ") as on_step:
             found = self.launcher.launch(side.policy(self.policy), world_size, name, steps=steps, on_step=on_step,
@@ -117,7 +117,7 @@ class LeverStudy:
         rows = []
         for value in self.values:
             row = row_json(value.label, [block.launches.get(value.label) for block in blocks], defaults,
-                           self.opts.levers_loss_tolerance, block_errors(blocks, value.label))
+                           self.opts.levers.loss_tolerance, block_errors(blocks, value.label))
             row["predicted_bytes"] = predicted_bytes(value, self.shapes)
             row["predicted_ratio"] = predicted_ratio(default, row["predicted_bytes"])
             rows.append(row)
@@ -132,7 +132,7 @@ class LeverStudy:
         if world_size in self.recommended:
             combination, rec_blocks = self.recommended[world_size]
             rec = row_json(combination.label, [b.launches.get(combination.label) for b in rec_blocks],
-                           [b.launches.get(DEFAULT) for b in rec_blocks], self.opts.levers_loss_tolerance,
+                           [b.launches.get(DEFAULT) for b in rec_blocks], self.opts.levers.loss_tolerance,
                            block_errors(rec_blocks, combination.label))
             singles = {row["label"]: row.get("ratio") for row in found["rows"]}
             found["recommended"] = {**rec, "product_of_single_ratios": math.prod(singles[value.label]
@@ -143,10 +143,10 @@ class LeverStudy:
     def as_json(self) -> dict:
         """Everything the report and a saved run need; world sizes as strings (JSON keys)."""
         sizes = {str(ws): self.world_size_json(ws) for ws in sorted(self.blocks)}
-        return {"spec": self.spec, "policy": self.policy, "blocks": self.opts.levers_blocks,
-                "loss_tolerance": self.opts.levers_loss_tolerance, "steps": self.opts.steps,
-                "global_batch": self.opts.global_batch, "nodes": self.opts.nodes,
-                "link_gbit": self.opts.link_gbit if self.opts.nodes > 1 else None,
+        return {"spec": self.spec, "policy": self.policy, "blocks": self.opts.levers.blocks,
+                "loss_tolerance": self.opts.levers.loss_tolerance, "steps": self.opts.workload.steps,
+                "global_batch": self.opts.workload.global_batch, "nodes": self.opts.launch.nodes,
+                "link_gbit": self.opts.launch.link_gbit if self.opts.launch.nodes > 1 else None,
                 "launch_seconds": round(self.launch_seconds, 1), "world_sizes": sizes, "fastest": fastest(sizes)}
 
 

@@ -19,15 +19,15 @@ from lanemodel.settings import SettingsError, SweepSettings, check_batch_splits,
 def gate_settings(opts: SweepSettings) -> GateSettings:
     """The gate's rule parameters; with --scaling-ab, its own (tighter) limit and no session term, since
     REF and the working tree run interleaved in one session. Refused when they cannot make a gate."""
-    looks = len(look_sizes(opts.rounds, opts.scaling_max_rounds))
+    looks = len(look_sizes(opts.plan.rounds, opts.plan.max_rounds))
     try:
-        if opts.scaling_ab:
-            limit = opts.scaling_ab_max_slowdown
-            return GateSettings(max_slowdown=limit, max_efficiency_drop=1.0 - 1.0 / limit, alpha=opts.scaling_alpha,
-                                beta=opts.scaling_beta, session_sd=0.0, looks=looks).validate()
-        return GateSettings(max_slowdown=opts.scaling_max_slowdown,
-                            max_efficiency_drop=opts.scaling_max_efficiency_drop, alpha=opts.scaling_alpha,
-                            beta=opts.scaling_beta, session_sd=opts.scaling_session_sd, looks=looks).validate()
+        if opts.ab.ref:
+            limit = opts.ab.max_slowdown
+            return GateSettings(max_slowdown=limit, max_efficiency_drop=1.0 - 1.0 / limit, alpha=opts.gate.alpha,
+                                beta=opts.gate.beta, session_sd=0.0, looks=looks).validate()
+        return GateSettings(max_slowdown=opts.gate.max_slowdown,
+                            max_efficiency_drop=opts.gate.max_efficiency_drop, alpha=opts.gate.alpha,
+                            beta=opts.gate.beta, session_sd=opts.gate.session_sd, looks=looks).validate()
     except GateSettingsError as exc:
         raise SessionError(str(exc)) from None
 
@@ -39,9 +39,9 @@ def check_launcher(opts: SweepSettings) -> None:
     from lanemodel.engine.slurmrunner import SlurmError, prepare_slurm
 
     try:
-        if opts.launcher == "slurm":
-            prepare_slurm(opts.world_sizes, opts.slurm_partition)
-        if opts.nodes > 1:
+        if opts.launch.launcher == "slurm":
+            prepare_slurm(opts.launch.world_sizes, opts.launch.slurm_partition)
+        if opts.launch.nodes > 1:
             check_can_emulate()
     except (SlurmError, NodesError) as exc:
         raise SessionError(str(exc)) from None
@@ -59,10 +59,10 @@ def make_nodes(opts: SweepSettings, cleanup: ExitStack):
     """The emulated nodes every launch runs on (--nodes K > 1), removed when ``cleanup`` closes; else None."""
     from lanemodel.engine.netns import NodesError, emulated_nodes
 
-    if opts.nodes <= 1:
+    if opts.launch.nodes <= 1:
         return None
     try:
-        return cleanup.enter_context(emulated_nodes(opts.nodes, opts.link_gbit))
+        return cleanup.enter_context(emulated_nodes(opts.launch.nodes, opts.launch.link_gbit))
     except NodesError as exc:
         raise SessionError(str(exc)) from None
 
@@ -83,7 +83,7 @@ def open_session(opts: SweepSettings, *, keys: list[Key] | None = None, saved: S
     try:
         nodes = make_nodes(opts, cleanup)
         order = measurement_order(opts, keys)
-        planned = {(policy, ws) for policy in opts.threads for ws in opts.world_sizes}
+        planned = {(policy, ws) for policy in opts.launch.threads for ws in opts.launch.world_sizes}
         against = resolve_against(opts, saved or SavedRuns(), planned, root or Path.cwd(), cleanup)
     except BaseException:
         cleanup.close()
@@ -102,8 +102,8 @@ def check_levers(opts: SweepSettings) -> tuple:
 
     try:
         check_batch_splits(opts)
-        values = parse_levers(opts.levers)
-        check_runnable(values, train_config(opts, Path(opts.results_dir) / "data"), opts.world_sizes)
+        values = parse_levers(opts.levers.spec)
+        check_runnable(values, train_config(opts, Path(opts.outputs.results_dir) / "data"), opts.launch.world_sizes)
     except SettingsError as exc:
         raise SessionError(str(exc)) from None
     return values
@@ -122,8 +122,8 @@ def open_lever_study(opts: SweepSettings, values: tuple, write: Callable[[str], 
     except BaseException:
         cleanup.close()
         raise
-    launches = len(opts.world_sizes) * opts.levers_blocks * (len(values) + 1 + 2)
-    study = LeverStudy(opts, opts.levers, values, launcher, gradient_shapes(launcher.train_config()),
-                       progress=Progress(opts.steps, launches, write, live=live))
+    launches = len(opts.launch.world_sizes) * opts.levers.blocks * (len(values) + 1 + 2)
+    study = LeverStudy(opts, opts.levers.spec, values, launcher, gradient_shapes(launcher.train_config()),
+                       progress=Progress(opts.workload.steps, launches, write, live=live))
     study.cleanup.enter_context(cleanup)
     return study

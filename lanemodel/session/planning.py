@@ -57,16 +57,16 @@ class SessionPlanner:
     def warm_up(self, run_warmup: Callable[[Key, int], Launch]) -> None:
         """The session's warm-up launches (``run_warmup(key, steps)``), short, at the smallest world size; the
         first plan from them."""
-        policy, ws = self.opts.threads[0], min(self.opts.world_sizes)
-        steps = min(self.opts.steps, self.opts.drop_warmup + 2)
+        policy, ws = self.opts.launch.threads[0], min(self.opts.launch.world_sizes)
+        steps = min(self.opts.workload.steps, self.opts.workload.drop_warmup + 2)
         launch = None
-        for _ in range(self.opts.warmup_launches):
+        for _ in range(self.opts.plan.warmup_launches):
             launch = run_warmup((policy, ws), steps)
         if launch is None:
-            self.note(f"session budget {self.opts.scaling_session_budget_s:g} s: no warm-up launch to cost a plan "
+            self.note(f"session budget {self.opts.plan.session_budget_s:g} s: no warm-up launch to cost a plan "
                       f"with (--warmup-launches 0); planned after the first launch")
             return
-        cost, self.throughput[policy, ws] = projected_launch(launch, self.opts.steps)
+        cost, self.throughput[policy, ws] = projected_launch(launch, self.opts.workload.steps)
         cold = cold_start_seconds(launch, self.cores)
         self.measured[policy, ws] = cost - cold
         self.replan()
@@ -92,7 +92,7 @@ class SessionPlanner:
             return 0
         left = sum(max(n - self.launches_run(key), 0) for key, n in self.plan.launches.items())
         probes = sum(1 for _, ws in self.order[self.start:] if ws > 1)
-        return left + (probes if self.opts.probes else 0)
+        return left + (probes if self.opts.plan.probes else 0)
 
     def note(self, text: str) -> None:
         """A line on the terminal, and the progress count made right for the plan."""
@@ -103,15 +103,15 @@ class SessionPlanner:
     def replan(self, current: Key | None = None) -> None:
         self.start = start = self.order.index(current) if current is not None else 0
         costs, estimated = self._costs()
-        rank_alone = estimate_costs(self._measured_sizes(self.opts.threads[0]), [1], self.cores)[1]
+        rank_alone = estimate_costs(self._measured_sizes(self.opts.launch.threads[0]), [1], self.cores)[1]
         pending = {key: cost for key, cost in costs.items() if self.order.index(key) >= start}
-        overhead = (probe_seconds(pending, rank_alone) if self.opts.probes else 0.0) + (
-            BANDWIDTH_PROBE_S if self.opts.probes else 0.0)
-        self.plan = plan_launches(costs, self.throughput, self.opts.scaling_session_budget_s,
+        overhead = (probe_seconds(pending, rank_alone) if self.opts.plan.probes else 0.0) + (
+            BANDWIDTH_PROBE_S if self.opts.plan.probes else 0.0)
+        self.plan = plan_launches(costs, self.throughput, self.opts.plan.session_budget_s,
                                   spent_s=self.elapsed(), overhead_s=overhead,
                                   done={key: self.launches_run(key) for key in self.order},
                                   finished=self.order[:start], estimated=estimated,
-                                  max_launches=self.opts.scaling_max_rounds)
+                                  max_launches=self.opts.plan.max_rounds)
 
     def _measured_sizes(self, policy: str) -> dict[int, float]:
         """This policy's measured launch costs by world size; another policy's where it has none yet."""

@@ -29,15 +29,17 @@ def run_config(opts: SweepSettings) -> RunConfig:
     from lanemodel.engine.machine import machine_info
 
     machine = machine_info()
+    workload, launch, plan = opts.workload, opts.launch, opts.plan
     return RunConfig(cpu_model=machine["cpu_model"], cores_available=machine["cores_available"],
                      physical_cores=machine["physical_cores"], logical_cores=machine["logical_cores"],
-                     torch=machine["torch"], preset=opts.preset, scaling=opts.scaling, spawn=opts.spawn,
-                     launcher=opts.launcher, nodes=opts.nodes, slurm_nodes=slurm_nodes(opts.launcher),
-                     link_gbit=opts.link_gbit if opts.nodes > 1 else None, global_batch=opts.global_batch,
-                     steps=opts.steps, drop_warmup=opts.drop_warmup, threads=opts.threads,
-                     world_sizes=opts.world_sizes, rounds=opts.rounds, max_rounds=opts.scaling_max_rounds,
-                     session_budget_s=opts.scaling_session_budget_s, precise=bool(opts.scaling_precise),
-                     inject_comm_delay_ms=opts.inject_comm_delay_ms, inject_step_slowdown=opts.inject_step_slowdown)
+                     torch=machine["torch"], preset=workload.preset, scaling=workload.scaling, spawn=launch.spawn,
+                     launcher=launch.launcher, nodes=launch.nodes, slurm_nodes=slurm_nodes(launch.launcher),
+                     link_gbit=launch.link_gbit if launch.nodes > 1 else None, global_batch=workload.global_batch,
+                     steps=workload.steps, drop_warmup=workload.drop_warmup, threads=launch.threads,
+                     world_sizes=launch.world_sizes, rounds=plan.rounds, max_rounds=plan.max_rounds,
+                     session_budget_s=plan.session_budget_s, precise=bool(plan.precise),
+                     inject_comm_delay_ms=workload.inject_comm_delay_ms,
+                     inject_step_slowdown=workload.inject_step_slowdown)
 
 
 def slurm_nodes(launcher: str) -> int | None:
@@ -53,7 +55,7 @@ def prepare_results_dir(opts: SweepSettings, synthesize: bool = True) -> Path:
     once (unless the session trains on a data set of its own)."""
     from lanemodel.workload.synthset import write_synthetic_dataset
 
-    out = Path(opts.results_dir)
+    out = Path(opts.outputs.results_dir)
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("metrics_*.json"):
         old.unlink()
@@ -72,9 +74,10 @@ def train_config(opts: SweepSettings, data_dir: Path, **overrides) -> TrainConfi
     """The training every launch of this session runs, with per-measurement overrides."""
     from lanemodel.training.config import TrainConfig
 
-    settings = dict(data_dir=str(Path(data_dir).resolve()), preset=opts.preset, steps=opts.steps, scaling=opts.scaling,
-                    global_batch=opts.global_batch, rank_batch=opts.global_batch,
-                    comm_delay_ms=opts.inject_comm_delay_ms, step_slowdown_pct=opts.inject_step_slowdown)
+    workload = opts.workload
+    settings = dict(data_dir=str(Path(data_dir).resolve()), preset=workload.preset, steps=workload.steps,
+                    scaling=workload.scaling, global_batch=workload.global_batch, rank_batch=workload.global_batch,
+                    comm_delay_ms=workload.inject_comm_delay_ms, step_slowdown_pct=workload.inject_step_slowdown)
     return TrainConfig(**{**settings, **overrides})
 
 
@@ -90,10 +93,11 @@ def run_one_launch(opts: SweepSettings, cfg: TrainConfig, policy: str, world_siz
     from lanemodel.engine.sweep import measure_world_size
     from lanemodel.engine.threads import parse_policy
 
-    results = Path(opts.results_dir) / (REF_DIR if code else subdir)
+    results = Path(opts.outputs.results_dir) / (REF_DIR if code else subdir)
     return _measure_and_save(results, name, lambda: measure_world_size(
-        cfg, world_size, parse_policy(policy), results / "runs" / name, opts.launch_timeout, opts.drop_warmup,
-        spawn=spawn or opts.spawn, on_step=on_step, launcher=opts.launcher, nodes=nodes, code=code))
+        cfg, world_size, parse_policy(policy), results / "runs" / name, opts.launch.launch_timeout,
+        opts.workload.drop_warmup, spawn=spawn or opts.launch.spawn, on_step=on_step, launcher=opts.launch.launcher,
+        nodes=nodes, code=code))
 
 
 def _measure_and_save(results: Path, name: str, measure) -> tuple[Launch, str | None]:
@@ -117,9 +121,9 @@ def run_profiled(opts: SweepSettings, cfg: TrainConfig, policy: str, world_size:
     from lanemodel.training.profiling import trace_path
 
     name = f"{policy}_ws{world_size}"
-    traces = Path(opts.results_dir) / TRACE_DIR / name
-    profiled = replace(cfg, profile_steps=opts.profile_steps, profile_dir=str(traces.resolve()),
-                       steps=max(cfg.steps, opts.profile_steps + 2))
+    traces = Path(opts.outputs.results_dir) / TRACE_DIR / name
+    profiled = replace(cfg, profile_steps=opts.plan.profile_steps, profile_dir=str(traces.resolve()),
+                       steps=max(cfg.steps, opts.plan.profile_steps + 2))
     _, error = run_one_launch(opts, profiled, policy, world_size, f"{name}_profiled", on_step=on_step,
                               subdir=TRACE_DIR, nodes=nodes)
     found = {f"trace {policy} ws{world_size} rank{rank}": str(trace_path(traces, rank))
@@ -133,11 +137,11 @@ def run_rank_alone(opts: SweepSettings, cfg: TrainConfig, policy: str, world_siz
     from lanemodel.engine.sweep import measure_rank_alone
     from lanemodel.engine.threads import parse_policy
 
-    results = Path(opts.results_dir) / PROBE_DIR
+    results = Path(opts.outputs.results_dir) / PROBE_DIR
     name = f"{policy}_alone_ws{world_size}"
     return _measure_and_save(results, name, lambda: measure_rank_alone(
-        cfg, world_size, parse_policy(policy), results / "runs" / name, opts.launch_timeout, opts.drop_warmup,
-        spawn=opts.spawn, on_step=on_step, launcher=opts.launcher))
+        cfg, world_size, parse_policy(policy), results / "runs" / name, opts.launch.launch_timeout,
+        opts.workload.drop_warmup, spawn=opts.launch.spawn, on_step=on_step, launcher=opts.launch.launcher))
 
 
 def run_allreduce_bench(opts: SweepSettings, cfg: TrainConfig, policy: str, world_size: int, gradient_bytes: int,
@@ -149,11 +153,11 @@ def run_allreduce_bench(opts: SweepSettings, cfg: TrainConfig, policy: str, worl
     from lanemodel.engine.allreduce_bench import bucket_sizes, measure_allreduce
     from lanemodel.engine.threads import available_cpus, parse_policy, plan_threads
 
-    out = Path(opts.results_dir) / PROBE_DIR
+    out = Path(opts.outputs.results_dir) / PROBE_DIR
     name = f"allreduce_{policy}_ws{world_size}"
     result = measure_allreduce(plan_threads(parse_policy(policy), world_size, available_cpus()),
                                bucket_sizes(gradient_bytes, cfg.bucket_cap_mb), out / "runs" / name,
-                               opts.launch_timeout, nodes=nodes)
+                               opts.launch.launch_timeout, nodes=nodes)
     (out / f"{name}.json").write_text(json.dumps(result, indent=1))
     return result
 
@@ -196,7 +200,7 @@ class EngineLauncher:
     def __init__(self, opts: SweepSettings, data_dir: Path | None = None, nodes=None, knobs: dict | None = None):
         self.opts, self.nodes, self.knobs = opts, nodes, dict(knobs or {})
         self.given_data = data_dir is not None
-        self.data_dir = Path(data_dir) if data_dir is not None else Path(opts.results_dir) / "data"
+        self.data_dir = Path(data_dir) if data_dir is not None else Path(opts.outputs.results_dir) / "data"
         self.prepared = False
 
     def prepare(self) -> None:
@@ -237,8 +241,8 @@ class EngineLauncher:
 
         self.prepare()
         cpus = available_cpus()
-        curve = bandwidth_curve(bandwidth_counts(self.opts.world_sizes, len(cpus)), cpus)
-        out = Path(self.opts.results_dir) / PROBE_DIR
+        curve = bandwidth_curve(bandwidth_counts(self.opts.launch.world_sizes, len(cpus)), cpus)
+        out = Path(self.opts.outputs.results_dir) / PROBE_DIR
         out.mkdir(parents=True, exist_ok=True)
         (out / "bandwidth.json").write_text(json.dumps(curve, indent=1))
         return curve

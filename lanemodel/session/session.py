@@ -59,10 +59,11 @@ class Against(Protocol):
 def measurement_order(opts: SweepSettings, keys: list[Key] | None = None) -> list[Key]:
     """The (policy, world size) keys in the order the session measures them: a planned session takes each
     policy's world sizes from the largest down (the costliest first, the cheap ones take what is left)."""
-    keys = keys if keys is not None else [(policy, ws) for policy in opts.threads for ws in opts.world_sizes]
-    if not opts.scaling_session_budget_s:
+    if keys is None:
+        keys = [(policy, ws) for policy in opts.launch.threads for ws in opts.launch.world_sizes]
+    if not opts.plan.session_budget_s:
         return list(keys)
-    return sorted(keys, key=lambda key: (opts.threads.index(key[0]), -key[1]))
+    return sorted(keys, key=lambda key: (opts.launch.threads.index(key[0]), -key[1]))
 
 
 def projected_seconds(launches: list[Launch], count: int) -> float:
@@ -95,7 +96,7 @@ class ScalingSession:
                  series_name: Callable[[Key], str] = lambda key: f"{key[0]}-ws{key[1]}"):
         self.opts, self.gate, self.launcher, self.against = opts, gate, launcher, against
         self.order = order                            # the keys this session measures, in order
-        self.planned = {(policy, ws) for policy in opts.threads for ws in opts.world_sizes}
+        self.planned = {(policy, ws) for policy in opts.launch.threads for ws in opts.launch.world_sizes}
         self.series_name = series_name                # a series' name in the gate's verdicts
         self.series: LaunchSeries = {}
         self.extra_launches: list[str] = []           # launches added or dropped, and why
@@ -110,10 +111,10 @@ class ScalingSession:
         self.cleanup = ExitStack()                    # REF's worktree, the emulated nodes: closed by close()
         self.clock = SessionClock(clock)
         sides = 2 if self.ab else 1                   # with --scaling-ab every launch has a REF twin
-        self.progress = Progress(opts.steps, sides * len(self.planned) * (opts.rounds + opts.warmup_launches),
-                                 write, live=live)
+        launches = sides * len(self.planned) * (opts.plan.rounds + opts.plan.warmup_launches)
+        self.progress = Progress(opts.workload.steps, launches, write, live=live)
         self.planner = SessionPlanner(opts, order, self.clock.elapsed, lambda key: len(self.series.get(key, [])),
-                                      self.progress, cores) if opts.scaling_session_budget_s else None
+                                      self.progress, cores) if opts.plan.session_budget_s else None
         self._warmed_up = False
         self._outcome: SuiteOutcome | None = None
 
@@ -143,11 +144,11 @@ class ScalingSession:
         if self.planner is not None and not self._warmed_up:
             self._warmed_up = True
             self.planner.warm_up(lambda warm_key, steps: self._launch(warm_key, warmup=True, steps=steps))
-        for _ in range(self.opts.warmup_launches - (self.planner is not None)):
+        for _ in range(self.opts.plan.warmup_launches - (self.planner is not None)):
             self._launch(key, warmup=True)
             if self.ab:
                 self._launch(key, warmup=True, side=REF)
-        launches = [self._block(key, timed) for _ in range(self.opts.rounds)]
+        launches = [self._block(key, timed) for _ in range(self.opts.plan.rounds)]
         launches += self._extend(key, timed)
         return launches
 
@@ -160,7 +161,7 @@ class ScalingSession:
         index = len(launches)
         name = warmup_name(policy, world_size) if warmup else launch_name(policy, world_size, index)
         plan = self.planner.plan if self.planner is not None else None
-        planned = plan.launches.get(key, self.opts.rounds) if plan is not None else self.opts.rounds
+        planned = plan.launches.get(key, self.opts.plan.rounds) if plan is not None else self.opts.plan.rounds
         self.now = f"world size {world_size} ({policy}), " + ("a warm-up launch" if warmup else f"launch {index + 1}")
         self.clock.start()
         started = self.clock.now()
@@ -206,7 +207,7 @@ class ScalingSession:
             self.planner.first_launch(key, self.series[key][0])
             if self.planner.plan is not None:
                 self._run_planned(key, one_more)
-        for target in look_sizes(self.opts.rounds, self.opts.scaling_max_rounds)[1:]:
+        for target in look_sizes(self.opts.plan.rounds, self.opts.plan.max_rounds)[1:]:
             have = len(self.series[key])
             if target <= have:
                 continue
@@ -215,12 +216,12 @@ class ScalingSession:
                 break
             cost = projected_seconds(self.series[key], target - have) + (
                 projected_seconds(self.ab.series.get(key, []), target - have) if self.ab else 0.0)
-            left = self.opts.scaling_budget_s - self.extra_seconds
+            left = self.opts.plan.extra_budget_s - self.extra_seconds
             policy, world_size = key
             if cost > left:        # the budget is a cap: an extension that would overrun it does not start
                 self.extra_launches.append(f"world size {world_size} ({policy}): {reason}; no extra launches, "
                                            f"{target - have} more would take about {cost:.0f} s and "
-                                           f"{max(left, 0):.0f} s of the {self.opts.scaling_budget_s:g} s "
+                                           f"{max(left, 0):.0f} s of the {self.opts.plan.extra_budget_s:g} s "
                                            f"budget are left")
                 break
             self._announce(f"world size {world_size} ({policy}): {reason}; launches {have} -> {target}",
@@ -235,7 +236,7 @@ class ScalingSession:
         current = {k: s for k in self.planned if (s := self.current_series(k)) is not None}
         compared, paired, gated = self.against.compared_with(self.planned) if self.against else ({}, False, set())
         return more_launches_needed(key, current, compared, self.gate, metrics_gated(gated), paired,
-                                    precise=bool(self.opts.scaling_precise))
+                                    precise=bool(self.opts.plan.precise))
 
     def _run_planned(self, key: Key, one_more: Callable[[], float]) -> None:
         """The plan's launches past the first ones, while the session budget still holds the rest of the plan's
@@ -275,7 +276,7 @@ class ScalingSession:
         from lanemodel.engine.allreduce_bench import AllreduceBenchError
 
         policy, world_size = key
-        if not self.opts.probes or self.opts.scaling_ab or world_size == 1:
+        if not self.opts.plan.probes or self.opts.ab.ref or world_size == 1:
             return
         self.now = f"world size {world_size} ({policy}), the cause probes"
         with self.progress.launch(world_size, 0, 1, side="rank-alone probe ") as on_step:
@@ -295,7 +296,7 @@ class ScalingSession:
     def profile(self, key: Key) -> None:
         """With --profile-steps K: one more launch (outside the statistics) that writes a torch.profiler trace
         per rank. Raises LaunchFailed."""
-        if not self.opts.profile_steps:
+        if not self.opts.plan.profile_steps:
             return
         policy, world_size = key
         with self.progress.launch(world_size, 0, 1, side="profiled ") as on_step:
@@ -307,7 +308,7 @@ class ScalingSession:
     @property
     def probes_bandwidth(self) -> bool:
         """Whether this session measures the memory-bandwidth curve (probes on, not an A/B run)."""
-        return bool(self.opts.probes and not self.opts.scaling_ab)
+        return bool(self.opts.plan.probes and not self.opts.ab.ref)
 
     def measure_bandwidth(self) -> dict:
         """The memory-bandwidth curve by 1..cores concurrent pinned processes, kept for the report."""

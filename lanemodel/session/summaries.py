@@ -22,8 +22,8 @@ GITHUB_SUMMARY = "GITHUB_STEP_SUMMARY"
 def summary_targets(opts: SweepSettings) -> list[tuple[Path, bool]]:
     """(path, append) for every summary this session writes; refused when one cannot be written."""
     targets = []
-    if opts.scaling_summary_md:
-        targets.append((_writable(Path(opts.scaling_summary_md), "--scaling-summary-md"), False))
+    if opts.outputs.summary_md:
+        targets.append((_writable(Path(opts.outputs.summary_md), "--scaling-summary-md"), False))
     if os.environ.get(GITHUB_SUMMARY):
         targets.append((_writable(Path(os.environ[GITHUB_SUMMARY]), f"${GITHUB_SUMMARY}"), True))
     return targets
@@ -44,7 +44,7 @@ def _writable(path: Path, name: str) -> Path:
 def write_summaries(outcome: SuiteOutcome | None, opts: SweepSettings, targets: list[tuple[Path, bool]]) -> None:
     if not targets:
         return
-    results = Path(opts.results_dir)
+    results = Path(opts.outputs.results_dir)
     current = analysis_json(outcome.analysis) if outcome is not None else {}
     plots = [path for name, path in (outcome.files.items() if outcome else []) if name.endswith(" speedup")]
     text = summary_markdown(outcome, current, reproduce_command(outcome, results) if outcome is not None

@@ -1,4 +1,4 @@
-"""Every option of a scaling measurement, declared once.
+"""Every option of a scaling measurement, declared once, and the settings parsed from them.
 
 The pytest suite (``--world-sizes`` and ``scaling_world_sizes`` in pytest.ini), ``python -m lanemodel
 sweep`` and the gate read their options from ``OPTIONS``: one name, one default, one help text, one
@@ -11,6 +11,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from lanemodel.settings.groups import (
+    ABSettings,
+    GateOptions,
+    LaunchSettings,
+    LeverSettings,
+    OutputSettings,
+    PlanSettings,
+    SettingsError,
+    SweepSettings,
+    WorkloadSettings,
+)
+
 PRESET_NAMES = ("tiny", "small", "full")       # lanemodel.training.model.PRESETS, checked by a test
 SCALING_MODES = ("strong", "weak")
 SPAWN_METHODS = ("fresh", "forkserver")
@@ -18,10 +30,6 @@ LAUNCHERS = ("embedded", "torchrun", "slurm")
 DEFAULT_SESSION_BUDGET_S = 260.0   # `./run bench` (1-16 processes, tiny) within 5 min on a 2-core guest
 PLANNED_MIN_ROUNDS = 1             # launches every world size of a planned session gets (launchplan.MIN_LAUNCHES)
 PRECISE_ROUNDS, MAX_ROUNDS = 10, 20
-
-
-class SettingsError(ValueError):
-    """Bad option value found before any work started; the message names the option."""
 
 
 def argparse_help(text: str) -> str:
@@ -39,6 +47,12 @@ class Option:
     ini: str = ""
     switch: bool = False                 # given alone on the command line (``--scaling-precise``) means "1"
     sweep_default: str | None = None     # `python -m lanemodel sweep`'s own default, where it differs
+    group: str = "workload"              # the SweepSettings group it belongs to (``groups``)
+    field: str = ""                      # its name in that group (default: its own name)
+
+    @property
+    def key(self) -> str:
+        return self.field or self.name
 
     @property
     def flag(self) -> str:
@@ -123,32 +137,33 @@ def _or_auto(parse: Callable[[str, str], Any]) -> Callable[[str, str], Any]:
 
 
 OPTIONS: tuple[Option, ...] = (
-    Option("world_sizes", "1,2,4,8,16", "comma-separated DDP world sizes to measure", parse_world_sizes),
+    Option("world_sizes", "1,2,4,8,16", "comma-separated DDP world sizes to measure", parse_world_sizes,
+           group="launch"),
     Option("preset", "tiny", "model preset: tiny, small or full", _choice(PRESET_NAMES)),
     Option("steps", "12", "training steps per launch", _number(int, 1)),
     Option("drop_warmup", "2", "first steps of each launch left out of the statistics (DDP rebuilds buckets)",
            _number(int, 0)),
     Option("global_batch", "16", "global batch (strong scaling) or per-rank batch (weak)", _number(int, 1)),
     Option("threads", "tuned", "thread policies, comma-separated: naive, tuned, or a count per rank",
-           parse_thread_policies),
+           parse_thread_policies, group="launch"),
     Option("scaling", "strong", "strong (fixed global batch) or weak (fixed per-rank batch)",
            _choice(SCALING_MODES), ini="scaling_mode"),
     Option("spawn", "fresh", "start ranks as fresh interpreters (fresh) or fork them from a server that "
-           "has imported torch (forkserver)", _choice(SPAWN_METHODS)),
+           "has imported torch (forkserver)", _choice(SPAWN_METHODS), group="launch"),
     Option("launcher", "embedded", "embedded: this suite starts every rank; torchrun: every launch is a torchrun "
            "job (--standalone) running the same rank entry point (needs --spawn fresh); slurm: every launch is a Slurm "
            "job step, one srun task per rank (inside an allocation, or a job of its own in --slurm-partition)",
-           _choice(LAUNCHERS)),
+           _choice(LAUNCHERS), group="launch"),
     Option("slurm_partition", "", "with --launcher slurm outside an allocation: the partition srun's own job runs in "
-           "(srun's SLURM_PARTITION)", _text),
+           "(srun's SLURM_PARTITION)", _text, group="launch"),
     Option("nodes", "1", "K > 1: emulated nodes, each a network namespace with its own torchrun agent, joined "
            "through a bridge by links of --link-gbit (needs root and --launcher torchrun; world sizes split evenly "
-           "over the nodes)", _number(int, 1, 64)),
+           "over the nodes)", _number(int, 1, 64), group="launch"),
     Option("link_gbit", "1", "rate of every emulated node's link, each way, in Gbit/s (tc tbf)",
-           _number(float, 0.0, 400.0, low_open=True)),
-    Option("results_dir", "results", "where metrics JSON, plots and REPORT.md go", _text),
+           _number(float, 0.0, 400.0, low_open=True), group="launch"),
+    Option("results_dir", "results", "where metrics JSON, plots and REPORT.md go", _text, group="outputs"),
     Option("launch_timeout", "900", "seconds before a launch's process tree is killed",
-           _number(float, 0, low_open=True)),
+           _number(float, 0, low_open=True), group="launch"),
     Option("inject_comm_delay_ms", "0", "sleep added to every cross-rank all-reduce (a slowdown the gate must "
            "catch; not a comparability difference)", _number(float, 0)),
     Option("inject_step_slowdown", "0", "percent by which every rank's every step is made longer, at every "
@@ -156,114 +171,81 @@ OPTIONS: tuple[Option, ...] = (
     Option("rounds", AUTO, "launches per world size, the samples: auto plans them within "
            "--scaling-session-budget-s (at least 1 each; 10 with --scaling-precise); N runs exactly N (more only "
            "with a larger --scaling-max-rounds, while a gate verdict is inconclusive)", _or_auto(_number(int, 1)),
-           sweep_default="1"),
+           sweep_default="1", group="plan"),
     Option("warmup_launches", "1", "unrecorded launches per world size before the measured ones (the first "
-           "launch of a session ran up to 2x slower here)", _number(int, 0), sweep_default="0"),
+           "launch of a session ran up to 2x slower here)", _number(int, 0), sweep_default="0", group="plan"),
     Option("probes", "1", "1: also measure the causes the curve cannot show by itself: one rank alone at each "
            "world size's per-rank batch, and memory bandwidth by 1..cores concurrent processes; 0: off (A/B runs "
-           "never probe)", _number(int, 0, 1), sweep_default="0"),
+           "never probe)", _number(int, 0, 1), sweep_default="0", group="plan"),
     Option("profile_steps", "0", "K > 0: one more launch per world size, outside the statistics, records "
            "torch.profiler traces of K steps (<results>/traces/<threads>_ws<N>/trace_rank<R>.json, linked from "
-           "REPORT.md)", _number(int, 0), scope="suite"),
+           "REPORT.md)", _number(int, 0), scope="suite", group="plan"),
     Option("scaling_max_rounds", AUTO, "most launches per world size (auto: 20 with --rounds auto or "
            "--scaling-precise, else --rounds); extra ones run while a gate verdict is inconclusive or, with "
            "--scaling-precise and no baseline, until the median is known to about 1 %",
-           _or_auto(_number(int, 1))),
+           _or_auto(_number(int, 1)), group="plan", field="max_rounds"),
     Option("scaling_session_budget_s", AUTO, "wall seconds a session's launches and probes may take, measured "
            f"from its first launch: the plan gives each world size its launches from the measured cost of one "
            f"(auto: {DEFAULT_SESSION_BUDGET_S:g} with --rounds auto, else off; 0: off)",
-           _or_auto(_number(float, 0))),
+           _or_auto(_number(float, 0)), group="plan", field="session_budget_s"),
     Option("scaling_precise", "0", "1: a baseline-quality run, as every session was before the session budget: "
            "10 launches per world size, then more (up to 20, within --scaling-budget-s) until each median is "
-           "known to about 1 % when nothing is compared", _number(int, 0, 1), scope="suite", switch=True),
+           "known to about 1 % when nothing is compared", _number(int, 0, 1),
+           scope="suite", switch=True, group="plan", field="precise"),
     Option("scaling_budget_s", "240", "wall seconds the extra launches of a session may take in all (an "
            "extension that would overrun it, projected from the launches so far, does not start)",
-           _number(float, 0), scope="suite"),
+           _number(float, 0), scope="suite", group="plan", field="extra_budget_s"),
     Option("scaling_baseline", "", "baseline to gate against: a saved JSON path, or a run id/name in the "
-           "benchmark storage (default: the --benchmark-compare one)", _text, scope="suite"),
+           "benchmark storage (default: the --benchmark-compare one)", _text,
+           scope="suite", group="gate", field="baseline"),
     Option("scaling_history", "0", "gate against the last N comparable saved runs in the benchmark storage, "
-           "their run-to-run spread being the noise (0: off; at least 2)", _number(int, 0), scope="suite"),
+           "their run-to-run spread being the noise (0: off; at least 2)", _number(int, 0),
+           scope="suite", group="gate", field="history"),
     Option("scaling_ab", "", "gate against REF, a git ref of this project, measured in this session: REF's "
            "launches interleave with the working tree's in a randomized balanced order (needs --spawn fresh)",
-           _text, scope="suite"),
+           _text, scope="suite", group="ab", field="ref"),
     Option("scaling_ab_max_slowdown", "1.03", "with --scaling-ab: largest allowed working tree/REF step-time ratio "
-           "(the efficiency may drop by the same factor)", _number(float, 1.0, 3.0, low_open=True), scope="suite"),
+           "(the efficiency may drop by the same factor)", _number(float, 1.0, 3.0, low_open=True),
+           scope="suite", group="ab", field="max_slowdown"),
     Option("scaling_ab_rounds", "8", "with --scaling-ab: blocks (one REF and one working-tree launch each) per "
            "world size, in place of --rounds; up to twice as many while a verdict is inconclusive (in place of "
-           "--scaling-max-rounds)", _number(int, 2), scope="suite"),
+           "--scaling-max-rounds)", _number(int, 2), scope="suite", group="ab", field="rounds"),
     Option("scaling_max_slowdown", "1.10", "largest allowed current/baseline median step-time ratio",
-           _number(float, 1.0, 3.0, low_open=True), scope="suite"),
+           _number(float, 1.0, 3.0, low_open=True), scope="suite", group="gate", field="max_slowdown"),
     Option("scaling_max_efficiency_drop", "0.10", "largest allowed relative drop of parallel efficiency",
-           _number(float, 0.0, 0.9, low_open=True), scope="suite"),
+           _number(float, 0.0, 0.9, low_open=True), scope="suite", group="gate", field="max_efficiency_drop"),
     Option("scaling_alpha", "0.05", "false-alarm budget of a whole gated run (divided over metrics and looks)",
-           _number(float, 0.0, 0.5, low_open=True), scope="suite"),
+           _number(float, 0.0, 0.5, low_open=True), scope="suite", group="gate", field="alpha"),
     Option("scaling_beta", "0.20", "largest chance that a slowdown at the limit is called pass",
-           _number(float, 0.0, 0.5, low_open=True), scope="suite"),
+           _number(float, 0.0, 0.5, low_open=True), scope="suite", group="gate", field="beta"),
     Option("scaling_session_sd", "0.03", "log-sd of the session-to-session offset of a step-time ratio, "
-           "measured by --gate-calibration on this machine kind", _number(float, 0.0, 0.5), scope="suite"),
+           "measured by --gate-calibration on this machine kind", _number(float, 0.0, 0.5),
+           scope="suite", group="gate", field="session_sd"),
     Option("levers", "", "run the lever study instead of the sweep: each value against the default configuration "
            "in paired blocks, e.g. comm_hook=bf16,powersgd:1;bucket_cap_mb=1,100;accumulate=2 (levers: comm_hook, "
-           "accumulate, bucket_cap_mb, static_graph, gradient_as_bucket_view, threads)", _text, scope="suite"),
+           "accumulate, bucket_cap_mb, static_graph, gradient_as_bucket_view, threads)", _text,
+           scope="suite", group="levers", field="spec"),
     Option("levers_blocks", "3", "with --levers: blocks per world size, each the default and every value once, "
-           "from its own seed (the loss test's samples)", _number(int, 2, 50), scope="suite"),
+           "from its own seed (the loss test's samples)", _number(int, 2, 50),
+           scope="suite", group="levers", field="blocks"),
     Option("levers_loss_tolerance", "0.02", "with --levers: largest relative loss difference (value against default, "
            "equal samples seen) still called training the same", _number(float, 0.0, 1.0, low_open=True),
-           scope="suite"),
+           scope="suite", group="levers", field="loss_tolerance"),
     Option("scaling_summary_md", "", "write the gate's Markdown summary for a reviewer (headline, verdicts, both "
            "sides' curves, what moved, how to reproduce) to this file; also appended to $GITHUB_STEP_SUMMARY "
-           "when that is set", _text, scope="suite"),
+           "when that is set", _text, scope="suite", group="outputs", field="summary_md"),
 )
 BY_NAME = {option.name: option for option in OPTIONS}
 
 
-@dataclass(frozen=True)
-class SweepSettings:
-    """Validated options of a measurement (pytest suite or sweep)."""
+GROUPS = {"workload": WorkloadSettings, "launch": LaunchSettings, "plan": PlanSettings, "gate": GateOptions,
+          "ab": ABSettings, "levers": LeverSettings, "outputs": OutputSettings}
 
-    world_sizes: tuple[int, ...]
-    preset: str
-    steps: int
-    drop_warmup: int
-    global_batch: int
-    threads: tuple[str, ...]
-    scaling: str
-    spawn: str
-    launcher: str
-    slurm_partition: str
-    nodes: int
-    link_gbit: float
-    results_dir: str
-    launch_timeout: float
-    inject_comm_delay_ms: float
-    inject_step_slowdown: float
-    rounds: int
-    warmup_launches: int
-    probes: int
-    profile_steps: int
-    scaling_max_rounds: int
-    scaling_session_budget_s: float
-    scaling_precise: int
-    scaling_budget_s: float
-    scaling_baseline: str
-    scaling_history: int
-    scaling_ab: str
-    scaling_ab_max_slowdown: float
-    scaling_ab_rounds: int
-    scaling_max_slowdown: float
-    scaling_max_efficiency_drop: float
-    scaling_alpha: float
-    scaling_beta: float
-    scaling_session_sd: float
-    scaling_summary_md: str
-    levers: str
-    levers_blocks: int
-    levers_loss_tolerance: float
 
-def parse_settings(raw: Mapping[str, str | None], scope: str = "suite",
-                   sources: Mapping[str, str] | None = None) -> SweepSettings:
-    """Parse every option (missing ones take their default) and check them together; ``scope`` "sweep"
-    skips the checks of options only the suite offers; ``sources`` names where a value came from when that
-    was not its flag (an environment variable), so that an error names what the user set.
+def parse_settings(raw: Mapping[str, str | None], sources: Mapping[str, str] | None = None) -> SweepSettings:
+    """Parse every option (missing ones take their default), resolve the launch counts, and build the groups,
+    each checking itself, then the settings, checking what spans groups. ``sources`` names where a value came
+    from when that was not its flag (an environment variable), so that an error names what the user set.
 
     Every combination that leaves nothing to measure is refused here, before any launch.
     """
@@ -272,74 +254,51 @@ def parse_settings(raw: Mapping[str, str | None], scope: str = "suite",
         text = raw.get(option.name)
         label = (sources or {}).get(option.name, option.flag)
         values[option.name] = option.parse(label, option.default if text is None else str(text))
-    settings = _resolve_launch_counts(SweepSettings(**values))
-    if settings.drop_warmup >= settings.steps:
-        raise SettingsError(f"--drop-warmup {settings.drop_warmup} leaves no step of --steps {settings.steps} "
-                            f"to measure; give more steps than warm-up steps")
-    if settings.nodes > 1 and settings.launcher != "torchrun":
-        raise SettingsError(f"--nodes {settings.nodes} runs one torchrun agent per emulated node: give "
-                            f"--launcher torchrun")
-    if settings.nodes > 1 and (bad := [ws for ws in settings.world_sizes if ws % settings.nodes]):
-        raise SettingsError(f"--world-sizes: {bad[0]} ranks do not split evenly over --nodes {settings.nodes}")
-    if settings.launcher in ("torchrun", "slurm") and settings.spawn != "fresh":
-        raise SettingsError(f"--launcher {settings.launcher} starts fresh interpreters; --spawn {settings.spawn} "
-                            f"cannot apply (give --spawn fresh)")
-    if scope == "suite" and settings.scaling_ab and settings.spawn != "fresh":
-        raise SettingsError(f"--scaling-ab needs --spawn fresh (REF's ranks import REF's code in their own "
-                            f"interpreters), got --spawn {settings.spawn}")
-    against = [flag for flag, given in (("--scaling-ab", settings.scaling_ab),
-                                        ("--scaling-baseline", settings.scaling_baseline),
-                                        ("--scaling-history", settings.scaling_history)) if given]
-    if scope == "suite" and len(against) > 1:
-        raise SettingsError(f"{' and '.join(against)} each name what to gate against; give one")
-    if scope == "suite" and settings.levers.strip() and against:
-        raise SettingsError(f"--levers runs a study against the default configuration, not a comparison with "
-                            f"other code: leave out {against[0]}")
-    if scope == "suite" and settings.scaling_history == 1:
-        raise SettingsError("--scaling-history 1: the run-to-run spread needs at least 2 saved runs")
-    if scope == "suite" and settings.scaling_max_rounds < settings.rounds:
-        raise SettingsError(f"--scaling-max-rounds {settings.scaling_max_rounds} is below --rounds "
-                            f"{settings.rounds}")
-    return settings
+    values.update(_resolve_launch_counts(values))
+    grouped: dict[str, dict] = {group: {} for group in GROUPS}
+    for option in OPTIONS:
+        grouped[option.group][option.key] = values[option.name]
+    return SweepSettings(**{group: GROUPS[group](**fields) for group, fields in grouped.items()})
 
 
-def _resolve_launch_counts(settings: SweepSettings) -> SweepSettings:
+def _resolve_launch_counts(values: Mapping) -> dict:
     """Launches per world size, their most, and the session budget, from what was given (None: auto).
 
     An explicit --rounds is what runs; auto plans them within the session budget. A/B sessions run their
     own blocks (paired: the same-session comparison needs fewer launches than a saved baseline), and
     --scaling-precise the baseline-quality counts, with no session budget unless one is given.
     """
-    rounds, most, budget = settings.rounds, settings.scaling_max_rounds, settings.scaling_session_budget_s
-    if settings.scaling_ab:
-        rounds, most = settings.scaling_ab_rounds, 2 * settings.scaling_ab_rounds
-    elif settings.scaling_precise:
+    rounds, most, budget = values["rounds"], values["scaling_max_rounds"], values["scaling_session_budget_s"]
+    if values["scaling_ab"]:
+        rounds, most = values["scaling_ab_rounds"], 2 * values["scaling_ab_rounds"]
+    elif values["scaling_precise"]:
         rounds, most = rounds or PRECISE_ROUNDS, most or MAX_ROUNDS
     elif rounds is None:
         rounds, most = PLANNED_MIN_ROUNDS, most or MAX_ROUNDS
         budget = DEFAULT_SESSION_BUDGET_S if budget is None else budget
     else:
         most = most or rounds
-    return replace(settings, rounds=rounds, scaling_max_rounds=most, scaling_session_budget_s=budget or 0.0)
+    return {"rounds": rounds, "scaling_max_rounds": most, "scaling_session_budget_s": budget or 0.0}
 
 
 def baseline_quality(settings: SweepSettings) -> SweepSettings:
     """A planned run's settings made those of --scaling-precise (what the saved-baseline gate's error rates
     were measured with); settings with explicit launch counts stay as they are."""
-    if not settings.scaling_session_budget_s:
+    if not settings.plan.session_budget_s:
         return settings
-    return replace(settings, rounds=PRECISE_ROUNDS, scaling_max_rounds=MAX_ROUNDS, scaling_session_budget_s=0.0,
-                   scaling_precise=1)
+    return replace(settings, plan=replace(settings.plan, rounds=PRECISE_ROUNDS, max_rounds=MAX_ROUNDS,
+                                          session_budget_s=0.0, precise=1))
 
 
 def check_batch_splits(settings: SweepSettings) -> None:
     """Strong scaling needs the global batch to split evenly over every world size of the sweep."""
-    if settings.scaling != "strong":
+    workload, sizes = settings.workload, settings.launch.world_sizes
+    if workload.scaling != "strong":
         return
-    bad = [ws for ws in settings.world_sizes if settings.global_batch % ws]
+    bad = [ws for ws in sizes if workload.global_batch % ws]
     if bad:
-        raise SettingsError(f"--global-batch {settings.global_batch} does not divide evenly across world "
-                            f"size {bad[0]}; choose a multiple of {max(settings.world_sizes)}")
+        raise SettingsError(f"--global-batch {workload.global_batch} does not divide evenly across world "
+                            f"size {bad[0]}; choose a multiple of {max(sizes)}")
 
 
 def look_sizes(rounds: int, max_rounds: int) -> list[int]:

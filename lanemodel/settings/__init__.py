@@ -1,0 +1,40 @@
+"""A measurement's options, declared once (``options``), and its settings typed by concern (``groups``)."""
+from lanemodel.settings.groups import (
+    ABSettings,
+    GateOptions,
+    LaunchSettings,
+    LeverSettings,
+    OutputSettings,
+    PlanSettings,
+    SettingsError,
+    SweepSettings,
+    WorkloadSettings,
+)
+from lanemodel.settings.options import (
+    AUTO,
+    BY_NAME,
+    DEFAULT_SESSION_BUDGET_S,
+    LAUNCHERS,
+    MAX_ROUNDS,
+    OPTIONS,
+    PLANNED_MIN_ROUNDS,
+    PRECISE_ROUNDS,
+    PRESET_NAMES,
+    SCALING_MODES,
+    SPAWN_METHODS,
+    Option,
+    argparse_help,
+    baseline_quality,
+    check_batch_splits,
+    check_policy,
+    look_sizes,
+    parse_settings,
+    parse_thread_policies,
+    parse_world_sizes,
+)
+
+__all__ = ["ABSettings", "AUTO", "BY_NAME", "DEFAULT_SESSION_BUDGET_S", "GateOptions", "LAUNCHERS", "LaunchSettings",
+           "LeverSettings", "MAX_ROUNDS", "OPTIONS", "Option", "OutputSettings", "PLANNED_MIN_ROUNDS", "PRECISE_ROUNDS",
+           "PRESET_NAMES", "PlanSettings", "SCALING_MODES", "SPAWN_METHODS", "SettingsError", "SweepSettings",
+           "WorkloadSettings", "argparse_help", "baseline_quality", "check_batch_splits", "check_policy",
+           "look_sizes", "parse_settings", "parse_thread_policies", "parse_world_sizes"]
