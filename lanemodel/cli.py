@@ -175,15 +175,16 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    """The same measurement session as the suite (``lanemodel.session``), driven without pytest: one launch per
-    world size by default, N with --rounds N, a plan within --scaling-session-budget-s with --rounds auto."""
+    """The same measurement session as the suite (``lanemodel.session``), driven without pytest: without --rounds,
+    one launch per world size (no warm-up, no probes: the sweep's own defaults); with --rounds N or auto, the
+    suite's session and defaults (auto: the plan within --scaling-session-budget-s)."""
     from lanemodel.engine.forkserver import shutdown_fork_server
     from lanemodel.engine.interrupts import terminate_as_interrupt
     from lanemodel.session.errors import SessionError
     from lanemodel.session.opening import check_launcher, check_measurable, open_session
     from lanemodel.workload.synthset import write_synthetic_dataset
 
-    settings = settings_from(args, sweep_defaults=True)
+    settings = settings_from(args, sweep_defaults=args.rounds is None)
     try:
         check_measurable(settings)
         check_launcher(settings)

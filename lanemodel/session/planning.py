@@ -95,9 +95,10 @@ class SessionPlanner:
         return left + (probes if self.opts.plan.probes else 0)
 
     def note(self, text: str) -> None:
-        """A line on the terminal, and the progress count made right for the plan."""
+        """A line on the terminal, and the progress count made right for the plan (once there is one)."""
         if self.progress is not None:
-            self.progress.total_launches = self.progress.done + self.launches_left()
+            if self.plan is not None:
+                self.progress.total_launches = self.progress.done + self.launches_left()
             self.progress.note(text)
 
     def replan(self, current: Key | None = None) -> None:

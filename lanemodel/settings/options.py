@@ -46,7 +46,7 @@ class Option:
     scope: str = "sweep"                 # "sweep": suite and `python -m lanemodel sweep`; "suite": pytest only
     ini: str = ""
     switch: bool = False                 # given alone on the command line (``--scaling-precise``) means "1"
-    sweep_default: str | None = None     # `python -m lanemodel sweep`'s own default, where it differs
+    sweep_default: str | None = None     # `python -m lanemodel sweep`'s own default without --rounds
     group: str = "workload"              # the SweepSettings group it belongs to (``groups``)
     field: str = ""                      # its name in that group (default: its own name)
 
