@@ -14,7 +14,7 @@ from benchmarks.gate_items import GATE_MARKER, compares, gate_cases, with_needed
 from benchmarks.options import add_options, read_options
 from benchmarks.shell import SHELL_KEY, SUITE_DIR, SuiteShell, shell_of, usage_errors
 from lanemodel.outputs.table import lever_lines, performance_lines, summary_lines
-from lanemodel.session.opening import check_launcher, check_levers, gate_settings, open_session
+from lanemodel.session.opening import check_before_collection, check_levers, open_session
 from lanemodel.session.runs import launch_summary, run_config
 from lanemodel.session.summaries import summary_targets, write_summaries
 
@@ -49,8 +49,7 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(XDIST_REFUSAL)
     settings = read_options(config)
     with usage_errors():
-        check_launcher(settings)
-        gate_settings(settings)
+        check_before_collection(settings)
         shell.summaries = summary_targets(settings)
     shell.start(settings)
     config.pluginmanager.register(shell, "lanebench-shell")     # its pytest_keyboard_interrupt needs the shell

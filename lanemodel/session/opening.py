@@ -47,6 +47,13 @@ def check_launcher(opts: SweepSettings) -> None:
         raise SessionError(str(exc)) from None
 
 
+def check_before_collection(opts: SweepSettings) -> None:
+    """What can be refused from the options alone, before a session knows what it will measure: the launcher
+    and the gate's parameters."""
+    check_launcher(opts)
+    gate_settings(opts)
+
+
 def check_measurable(opts: SweepSettings) -> None:
     """Refused when the batch does not split over every world size."""
     try:
