@@ -13,7 +13,7 @@ import pytest
 from benchmarks.shell import shell_of
 from lanemodel.analysis.outcome import SuiteOutcome
 from lanemodel.records import Launch
-from lanemodel.session.errors import LaunchFailed
+from lanemodel.session.errors import LaunchFailed, NotRun
 from lanemodel.session.levers import LeverStudy
 from lanemodel.session.session import ScalingSession
 from lanemodel.settings import SweepSettings
@@ -82,8 +82,11 @@ def benchmark_rounds(benchmark) -> Callable[[Callable[[], Launch]], Launch]:
 
 @contextmanager
 def failed_launch_fails_test() -> Iterator[None]:
-    """A failed launch fails its test with the launch's error (what it measured is kept and reported)."""
+    """A failed launch fails its test with the launch's error (what it measured is kept and reported); a world
+    size the session did not launch (it would not fit in memory) is skipped with the numbers."""
     try:
         yield
     except LaunchFailed as exc:
         pytest.fail(str(exc), pytrace=False)
+    except NotRun as exc:
+        pytest.skip(str(exc))

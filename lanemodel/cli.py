@@ -215,7 +215,7 @@ def _run_sweep(session, out: Path) -> int:
     a failure or an interruption loses nothing; then the report and the table."""
     from lanemodel.engine.sweep import summarise
     from lanemodel.outputs.table import summary_lines
-    from lanemodel.session.errors import LaunchFailed
+    from lanemodel.session.errors import LaunchFailed, NotRun
 
     def write_summary() -> None:
         rows = [summarise(launch) for key in session.order for launch in session.series.get(key, [])]
@@ -227,6 +227,8 @@ def _run_sweep(session, out: Path) -> int:
             try:
                 session.measure(key)
                 session.probe(key)
+            except NotRun:
+                continue            # said on stderr and in the report; the rest of the curve stands
             finally:
                 write_summary()
         if session.probes_bandwidth:

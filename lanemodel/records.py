@@ -244,6 +244,8 @@ class RunConfig:
 
     cpu_model: str | None = _comparable()
     cores_available: int | None = _comparable()
+    cores_source: str | None = None                 # the affinity mask or the CPU quota, as found
+    memory_source: str | None = None                # MemAvailable or the cgroup's limit, as found
     physical_cores: int | None = None
     logical_cores: int | None = None
     torch: str | None = _comparable()

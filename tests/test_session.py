@@ -13,7 +13,7 @@ from lanemodel.engine.worktree import RefCode
 from lanemodel.records import Launch
 from lanemodel.session.abtest import CURRENT, REF, ABSession
 from lanemodel.session.against import Baseline
-from lanemodel.session.errors import LaunchFailed, SessionError
+from lanemodel.session.errors import LaunchFailed, NotRun, SessionError
 from lanemodel.session.opening import gate_settings, open_session
 from lanemodel.session.session import ScalingSession, measurement_order
 from lanemodel.settings import parse_settings
@@ -44,6 +44,7 @@ class FakeLauncher:
         median = self.medians.get((side, key), self.medians.get((CURRENT, key)))(n)
         raw = make_raw([[{"step_time": median}] * world_size] * (steps or 6), warmup=1, wall_time=wall)
         raw["config"]["threads"] = policy
+        raw["rank_metas"] = [{"rank": rank, "max_rss_mb": 1000.0, "shared_rss_mb": 400.0} for rank in range(world_size)]
         return Launch.from_dict(raw), None
 
     def rank_alone(self, policy, world_size, on_step=None):
@@ -64,10 +65,10 @@ def settings(**given):
     return parse_settings({**base, **{name: str(value) for name, value in given.items()}})
 
 
-def session_of(opts, launcher: FakeLauncher, against=None) -> tuple[ScalingSession, list[str]]:
+def session_of(opts, launcher: FakeLauncher, against=None, memory=None) -> tuple[ScalingSession, list[str]]:
     lines: list[str] = []
     session = ScalingSession(opts, gate_settings(opts), launcher, order=measurement_order(opts), against=against,
-                             cores=2, write=lines.append, live=False, clock=launcher.clock)
+                             cores=2, write=lines.append, live=False, clock=launcher.clock, memory=memory)
     return session, lines
 
 
@@ -183,3 +184,34 @@ def test_every_key_runs_once_in_the_order_of_the_plan():
     opts = settings(world_sizes="1,2,4", threads="tuned,naive", scaling_session_budget_s=50)
     assert measurement_order(opts) == [(p, ws) for p, ws in itertools.product(("tuned", "naive"), (4, 2, 1))]
     assert measurement_order(settings(world_sizes="1,2,4", rounds=2)) == [("tuned", 1), ("tuned", 2), ("tuned", 4)]
+
+
+def test_a_world_size_that_would_not_fit_in_memory_is_not_run_and_the_plan_spends_its_budget_elsewhere():
+    from lanemodel.engine.cgroup import Memory
+    from lanemodel.session.memory import MemoryPlan
+
+    walls = {("tuned", 1): constant(4.0), ("tuned", 2): constant(5.0), ("tuned", 8): constant(20.0)}
+    medians = {(CURRENT, key): constant(0.1) for key in walls}
+    opts = settings(world_sizes="1,2,8", scaling_session_budget_s=60)
+    launcher = FakeLauncher(walls, medians)
+    memory = MemoryPlan(lambda: Memory(3 * 2**30, "3.0 GiB: a test cgroup"))
+    session, lines = session_of(opts, launcher, memory=memory)
+    with pytest.raises(NotRun, match=r"not run: needs about 5\.8 GiB, 3\.0 GiB available \(3\.0 GiB: a test cgroup"):
+        session.measure(("tuned", 8))                  # the warm-up at 1 process measured a rank: 1000 MB, 400 shared
+    assert [call[2] for call in launcher.calls] == [1]  # only the warm-up ran
+    for key in (("tuned", 2), ("tuned", 1)):
+        session.measure(key)
+    assert "tuned_ws8" not in " ".join(name for *_, name in launcher.calls)
+    assert len(session.series["tuned", 2]) + len(session.series["tuned", 1]) > 2    # the budget went to them
+    assert session.partial() == ["world size 8 (tuned) not run: " + session.not_run["tuned", 8]]
+    assert any("world size 8 (tuned): not run: needs about 5.8 GiB" in line for line in lines)
+
+
+def test_a_sweep_that_nothing_of_fits_in_memory_is_refused_before_any_launch(monkeypatch):
+    from lanemodel.engine import cgroup
+
+    monkeypatch.setattr(cgroup, "usable_memory", lambda: cgroup.Memory(2**30, "1.0 GiB: a small pod"))
+    monkeypatch.setattr("lanemodel.session.runs.run_one_launch", lambda *a, **k: pytest.fail("launched"))
+    with pytest.raises(SessionError, match=r"--world-sizes 8,16: nothing fits in memory: world size 8 needs about "
+                                           r"4\.9 GiB, 1\.0 GiB available \(1\.0 GiB: a small pod"):
+        open_session(settings(world_sizes="8,16"))

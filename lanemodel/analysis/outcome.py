@@ -52,6 +52,7 @@ class SuiteOutcome:
     plan: dict | None = None                   # launchplan.LaunchPlan.as_json() when the session budget planned
     partial: list[str] = field(default_factory=list)          # why the session measured less than it set out to
     comparison: Comparison | None = None       # what the gate compared with, for the summary and the plots
+    session_rss_mb: float | None = None        # the session process's own peak, beside its ranks (memory limits)
 
     @property
     def against(self) -> str:
@@ -83,6 +84,7 @@ class SuiteOutcome:
                 "gate": (verdicts_json(self.gate, self.baseline_name, self.gate_settings)
                          if self.gate is not None else None),
                 "extra_launches": self.extra_launches, "plan": self.plan, "partial": self.partial,
+                "session_rss_mb": self.session_rss_mb,
                 "probes": {"rank_alone": {policy: {str(ws): t for ws, t in by_ws.items()}
                                           for policy, by_ws in self.probes.rank_alone.items()},
                            "rank_alone_threads": {policy: {str(ws): k for ws, k in by_ws.items()}
@@ -164,6 +166,7 @@ def config_of(series: LaunchSeries) -> RunConfig:
     launches = [launch for found in series.values() for launch in found]
     first = launches[0]
     return RunConfig(cpu_model=first.env.get("cpu_model"), cores_available=first.env.get("cores_available"),
+                     cores_source=first.env.get("cores_source"), memory_source=first.env.get("memory_source"),
                      physical_cores=first.env.get("physical_cores"), logical_cores=first.env.get("logical_cores"),
                      torch=first.env.get("torch"), preset=first.config.get("preset"),
                      scaling=first.config.get("scaling"), spawn=first.launch.get("spawn"),

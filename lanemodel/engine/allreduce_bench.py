@@ -69,7 +69,10 @@ def rank_main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reps", type=int, required=True)
     parser.add_argument("--out", required=True, help="directory for rank<R>.json")
     args = parser.parse_args(argv)
+    from lanemodel.engine.cgroup import raise_oom_score
     from lanemodel.engine.threads import apply_plan_from_env
+
+    raise_oom_score()                  # under memory pressure the kernel takes a rank, not the session
 
     apply_plan_from_env()
     from datetime import timedelta

@@ -16,6 +16,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lanemodel.engine.cgroup import oom_kill_count
 from lanemodel.engine.forkserver import ForkedRank, fork_server_ready
 from lanemodel.engine.interrupts import starting, terminate_as_interrupt
 from lanemodel.engine.netns import NODE_INTERFACE, EmulatedNodes, netns_command
@@ -159,12 +160,29 @@ def launch_ranks(cfg: TrainConfig, plans: list[ThreadPlan], run_dir: str | Path,
     if (code is not None or launcher != "embedded") and spawn != "fresh":
         raise ValueError("ranks of another code version, of torchrun or of srun start as fresh interpreters only "
                          "(spawn 'fresh')")
+    oom_before = oom_kill_count()
     with terminate_as_interrupt():
-        if launcher == "slurm":
-            return _launch_slurm(cfg, plans, Path(run_dir).resolve(), timeout_s, fault, on_step, code)
-        if launcher == "torchrun":
-            return _launch_torchrun(cfg, plans, Path(run_dir).resolve(), timeout_s, fault, on_step, code, nodes)
-        return _launch(cfg, plans, Path(run_dir).resolve(), timeout_s, fault, spawn, on_step, code)
+        try:
+            if launcher == "slurm":
+                return _launch_slurm(cfg, plans, Path(run_dir).resolve(), timeout_s, fault, on_step, code)
+            if launcher == "torchrun":
+                return _launch_torchrun(cfg, plans, Path(run_dir).resolve(), timeout_s, fault, on_step, code, nodes)
+            return _launch(cfg, plans, Path(run_dir).resolve(), timeout_s, fault, spawn, on_step, code)
+        except LaunchError as exc:
+            raise _with_oom_kills(exc, oom_before) from None
+
+
+def _with_oom_kills(exc: LaunchError, before: tuple[int, str] | None) -> LaunchError:
+    """A failed launch during which the out-of-memory killer killed processes says so first: a rank killed by
+    SIGKILL is otherwise indistinguishable from one killed by hand."""
+    after = oom_kill_count()
+    if before is None or after is None or after[0] <= before[0]:
+        return exc
+    kills = after[0] - before[0]
+    first, _, rest = str(exc).partition("\n")
+    message = (f"{first} (the out-of-memory killer: {kills} process{'es' if kills > 1 else ''} killed during "
+               f"this launch; {after[1]} {before[0]} -> {after[0]})" + (f"\n{rest}" if rest else ""))
+    return LaunchError(message, exc.run_dir, exc.pids)
 
 
 def _rank_argv(cfg: TrainConfig, run_dir: Path, fault: str, code: RefCode | None) -> list[str]:

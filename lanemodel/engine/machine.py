@@ -34,12 +34,19 @@ def machine_info() -> dict:
     import torch
     import torch.distributed as dist
 
+    from lanemodel.engine.cgroup import cpu_quota, usable_cores, usable_memory
+
+    cores = usable_cores(len(os.sched_getaffinity(0)), cpu_quota())
+    memory = usable_memory()
     return {
         "hostname": socket.gethostname(),
         "cpu_model": cpu_model(),
         "physical_cores": physical_cores(),
         "logical_cores": os.cpu_count(),
-        "cores_available": len(os.sched_getaffinity(0)),
+        "cores_available": cores.count,
+        "cores_source": cores.source,
+        "memory_available_gb": round(memory.available / 2**30, 2),
+        "memory_source": memory.source,
         "python": platform.python_version(),
         "torch": torch.__version__,
         "gloo_available": dist.is_gloo_available(),

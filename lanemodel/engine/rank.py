@@ -17,9 +17,11 @@ from pathlib import Path
 
 ENTRY_TIME = time.time()
 
+from lanemodel.engine.cgroup import raise_oom_score  # noqa: E402
 from lanemodel.engine.slurmenv import adopt_slurm_env  # noqa: E402
 from lanemodel.engine.threads import apply_plan_from_env  # noqa: E402  (the budget must apply before torch starts work)
 
+raise_oom_score()                      # under memory pressure the kernel takes a rank, not the session
 SLURM_TASK = adopt_slurm_env()         # an srun task: SLURM_PROCID etc. as RANK etc., before the plan is picked
 THREAD_SETTINGS = apply_plan_from_env()
 
@@ -27,13 +29,15 @@ import torch.distributed as dist  # noqa: E402
 
 from lanemodel.engine.recorder import ENV_LAUNCH_TIME, StepRecorder, error_path, write_rank_meta  # noqa: E402
 from lanemodel.training.config import TrainConfig  # noqa: E402
-from lanemodel.training.cpucounters import max_rss_mb  # noqa: E402
+from lanemodel.training.cpucounters import max_rss_mb, shared_rss_mb  # noqa: E402
 from lanemodel.training.model import gradient_bytes, parameter_count, parameter_digest  # noqa: E402
 from lanemodel.training.train import RankContext, train  # noqa: E402
 
 IMPORTS_DONE_TIME = time.time()
 IMPORTS_DONE_CPU = time.process_time()    # CPU seconds so far: imports that waited for the disk took longer
-FAULT_KINDS = ("raise", "hang", "sigkill", "sigterm", "exit")
+FAULT_KINDS = ("raise", "hang", "sigkill", "sigterm", "exit", "hog")
+HOG_CHUNK = 64 * 2**20       # "hog": memory taken (and touched) 64 MiB at a time until the kernel kills the rank
+HOG_MOST = 64 * 2**30        # and never more than this, so that a machine without a memory limit survives the test
 
 
 def parse_fault(text: str) -> tuple[str, int, int] | None:
@@ -59,6 +63,11 @@ def fault_callback(fault: tuple[str, int, int] | None, rank: int):
         if kind == "hang":
             while True:
                 time.sleep(1)
+        if kind == "hog":               # past the memory cgroup's limit: the out-of-memory killer takes this rank
+            taken = []
+            while len(taken) * HOG_CHUNK < HOG_MOST:
+                taken.append(bytearray(b"x" * HOG_CHUNK))
+            raise MemoryError(f"injected memory hog on rank {rank} reached {HOG_MOST / 2**30:g} GiB unkilled")
         os.kill(os.getpid(), signal.SIGKILL if kind == "sigkill" else signal.SIGTERM)
     return before_step
 
@@ -90,7 +99,7 @@ def main(argv: list[str] | None = None) -> int:
                                             "parameters": parameter_count(model),
                                             "gradient_bytes": gradient_bytes(model),
                                             "parameter_sha256": parameter_digest(model), "end_time": time.time(),
-                                            "max_rss_mb": max_rss_mb()})
+                                            "max_rss_mb": max_rss_mb(), "shared_rss_mb": shared_rss_mb()})
         dist.barrier()
         dist.destroy_process_group()
     except BaseException as exc:

@@ -9,6 +9,7 @@ import json
 import os
 from dataclasses import asdict, dataclass
 
+from lanemodel.engine.cgroup import cpu_quota, usable_cores
 from lanemodel.settings import check_policy
 
 POLICIES = ("naive", "tuned")
@@ -26,7 +27,10 @@ def parse_policy(text: str) -> str | int:
 
 
 def available_cpus() -> list[int]:
-    return sorted(os.sched_getaffinity(0))
+    """The CPUs a measurement plans for: the affinity mask, cut to the CPU quota's whole CPUs (a container's
+    ``--cpus=1`` leaves the mask at every CPU of the host; ``cgroup.usable_cores``)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    return cpus[:usable_cores(len(cpus), cpu_quota()).count]
 
 
 @dataclass(frozen=True)

@@ -131,7 +131,11 @@ def machine_section(outcome: SuiteOutcome) -> list[str]:
              f"per-rank batch {cfg['global_batch']} (weak scaling: the global batch grows with N)")
     lines = ["## Machine and configuration", "",
              f"- CPU: {cfg['cpu_model']}; {cfg['physical_cores']} physical cores, "
-             f"{logical if logical is not None else NA} logical, {cfg['cores_available']} available to the run",
+             f"{logical if logical is not None else NA} logical, {cfg['cores_available']} available to the run"
+             + (f" ({cfg['cores_source']})" if cfg.get("cores_source") else ""),
+             *([f"- memory: {cfg['memory_source']}"] if cfg.get("memory_source") else []),
+             *([f"- the session process (not a rank): peak {outcome.session_rss_mb / 1024:.2f} GiB resident"]
+               if outcome.session_rss_mb else []),
              f"- torch {cfg['torch']}, gloo backend, model preset `{cfg['preset']}`",
              f"- {batch}",
              f"- {cfg['steps']} steps per launch; warm-up steps left out of the statistics: {cfg['drop_warmup']}",

@@ -9,3 +9,8 @@ class SessionError(ValueError):
 
 class LaunchFailed(RuntimeError):
     """A launch, probe or microbenchmark failed; what it measured before failing is kept (and saved)."""
+
+
+class NotRun(RuntimeError):
+    """A world size the session did not launch, and why (it would not fit in memory); the rest of the curve
+    stands."""

@@ -11,6 +11,7 @@ from lanemodel.analysis.gate import GateSettings, GateSettingsError
 from lanemodel.session.against import SavedRuns, resolve_against
 from lanemodel.session.errors import SessionError
 from lanemodel.session.levers import LeverStudy
+from lanemodel.session.memory import MemoryPlan
 from lanemodel.session.runs import EngineLauncher
 from lanemodel.session.session import Key, ScalingSession, measurement_order
 from lanemodel.settings import SettingsError, SweepSettings, check_batch_splits, look_sizes
@@ -62,6 +63,19 @@ def check_measurable(opts: SweepSettings) -> None:
         raise SessionError(str(exc)) from None
 
 
+def check_memory(opts: SweepSettings) -> MemoryPlan:
+    """The session's memory plan; refused when not even the smallest world size can fit (``session.memory``)."""
+    from lanemodel.engine.cgroup import usable_memory
+
+    plan = MemoryPlan(usable_memory)
+    smallest = min(opts.launch.world_sizes)
+    reason = plan.refusal(smallest)
+    if reason:
+        raise SessionError(f"--world-sizes {','.join(map(str, opts.launch.world_sizes))}: nothing fits in memory: "
+                           f"world size {smallest} {reason}")
+    return plan
+
+
 def make_nodes(opts: SweepSettings, cleanup: ExitStack):
     """The emulated nodes every launch runs on (--nodes K > 1), removed when ``cleanup`` closes; else None."""
     from lanemodel.engine.netns import NodesError, emulated_nodes
@@ -86,6 +100,7 @@ def open_session(opts: SweepSettings, *, keys: list[Key] | None = None, saved: S
 
     check_measurable(opts)
     gate = gate_settings(opts)
+    memory = check_memory(opts)
     cleanup = ExitStack()
     try:
         nodes = make_nodes(opts, cleanup)
@@ -97,7 +112,7 @@ def open_session(opts: SweepSettings, *, keys: list[Key] | None = None, saved: S
         raise
     session = ScalingSession(opts, gate, EngineLauncher(opts, data_dir, nodes, knobs), order=order, against=against,
                              cores=cores or len(available_cpus()), write=write, live=live,
-                             **({"series_name": series_name} if series_name else {}))
+                             memory=memory, **({"series_name": series_name} if series_name else {}))
     session.cleanup.enter_context(cleanup)
     return session
 

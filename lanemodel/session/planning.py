@@ -86,6 +86,13 @@ class SessionPlanner:
         self.replan(current=key)
         self.note(f"plan: {self.plan.line(key)}; the session: {self.plan.headline()}")
 
+    def drop(self, key: Key) -> None:
+        """``key`` will not be measured (it would not fit in memory): the plan is made again without it."""
+        at = self.order.index(key)
+        self.order.remove(key)
+        if self.plan is not None and self.measured and at < len(self.order):
+            self.replan(current=self.order[at])
+
     def launches_left(self) -> int:
         """Planned launches not run yet, rank-alone probes of world sizes not yet measured included."""
         if self.plan is None:

@@ -31,6 +31,7 @@ def run_config(opts: SweepSettings) -> RunConfig:
     machine = machine_info()
     workload, launch, plan = opts.workload, opts.launch, opts.plan
     return RunConfig(cpu_model=machine["cpu_model"], cores_available=machine["cores_available"],
+                     cores_source=machine["cores_source"], memory_source=machine["memory_source"],
                      physical_cores=machine["physical_cores"], logical_cores=machine["logical_cores"],
                      torch=machine["torch"], preset=workload.preset, scaling=workload.scaling, spawn=launch.spawn,
                      launcher=launch.launcher, nodes=launch.nodes, slurm_nodes=slurm_nodes(launch.launcher),
@@ -83,7 +84,7 @@ def train_config(opts: SweepSettings, data_dir: Path, **overrides) -> TrainConfi
 
 def run_one_launch(opts: SweepSettings, cfg: TrainConfig, policy: str, world_size: int, name: str,
                    spawn: str | None = None, on_step=None, code: RefCode | None = None,
-                   subdir: str = "", nodes=None) -> tuple[Launch, str | None]:
+                   subdir: str = "", nodes=None, fault: str = "") -> tuple[Launch, str | None]:
     """One launch through the engine; its metrics file is written even when the launch failed.
 
     ``code``: the ranks run that checked-out version (--scaling-ab); the files go to <results>/ab_ref.
@@ -97,7 +98,7 @@ def run_one_launch(opts: SweepSettings, cfg: TrainConfig, policy: str, world_siz
     return _measure_and_save(results, name, lambda: measure_world_size(
         cfg, world_size, parse_policy(policy), results / "runs" / name, opts.launch.launch_timeout,
         opts.workload.drop_warmup, spawn=spawn or opts.launch.spawn, on_step=on_step, launcher=opts.launch.launcher,
-        nodes=nodes, code=code))
+        nodes=nodes, code=code, fault=fault))
 
 
 def _measure_and_save(results: Path, name: str, measure) -> tuple[Launch, str | None]:
@@ -199,6 +200,7 @@ class EngineLauncher:
 
     def __init__(self, opts: SweepSettings, data_dir: Path | None = None, nodes=None, knobs: dict | None = None):
         self.opts, self.nodes, self.knobs = opts, nodes, dict(knobs or {})
+        self.fault = ""              # KIND:RANK:STEP (``engine.rank``): how the tests make a launch misbehave
         self.given_data = data_dir is not None
         self.data_dir = Path(data_dir) if data_dir is not None else Path(opts.outputs.results_dir) / "data"
         self.prepared = False
@@ -220,7 +222,7 @@ class EngineLauncher:
         """One launch; ``code``: REF's checked-out code runs it (--scaling-ab)."""
         cfg = self.train_config(**(overrides or {}), **({"steps": steps} if steps else {}))
         return run_one_launch(self.opts, cfg, policy, world_size, name, on_step=on_step, code=code,
-                              subdir=subdir, nodes=self.nodes)
+                              subdir=subdir, nodes=self.nodes, fault=self.fault)
 
     def rank_alone(self, policy: str, world_size: int, on_step=None) -> tuple[Launch, str | None]:
         return run_rank_alone(self.opts, self.train_config(), policy, world_size, on_step=on_step)

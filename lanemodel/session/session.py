@@ -9,6 +9,7 @@ in tests) and says what it does through progress lines. It knows nothing of pyte
 """
 from __future__ import annotations
 
+import resource
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -21,7 +22,8 @@ from lanemodel.analysis.outcome import Comparison, SuiteOutcome, summarise_sessi
 from lanemodel.engine.progress import Progress
 from lanemodel.records import Launch, LaunchSeries, launch_name, warmup_name
 from lanemodel.session.abtest import CURRENT, REF, ABSession
-from lanemodel.session.errors import LaunchFailed
+from lanemodel.session.errors import LaunchFailed, NotRun
+from lanemodel.session.memory import MemoryPlan
 from lanemodel.session.planning import SessionPlanner
 from lanemodel.settings import SweepSettings, look_sizes
 
@@ -93,8 +95,10 @@ class ScalingSession:
     def __init__(self, opts: SweepSettings, gate: GateSettings, launcher: Launcher, *, order: list[Key],
                  against: Against | None = None, cores: int = 1, write: Callable[[str], None] | None = None,
                  live: bool | None = None, clock: Callable[[], float] = time.perf_counter,
-                 series_name: Callable[[Key], str] = lambda key: f"{key[0]}-ws{key[1]}"):
+                 series_name: Callable[[Key], str] = lambda key: f"{key[0]}-ws{key[1]}",
+                 memory: MemoryPlan | None = None):
         self.opts, self.gate, self.launcher, self.against = opts, gate, launcher, against
+        self.memory = memory                          # what the ranks hold; None: memory is not planned
         self.order = order                            # the keys this session measures, in order
         self.planned = {(policy, ws) for policy in opts.launch.threads for ws in opts.launch.world_sizes}
         self.series_name = series_name                # a series' name in the gate's verdicts
@@ -106,6 +110,7 @@ class ScalingSession:
         self.allreduce: dict[Key, dict] = {}          # the all-reduce microbenchmark per key
         self.traces: dict[str, str] = {}              # --profile-steps: torch.profiler trace per rank
         self.failures: list[str] = []                 # launches that failed, one line each
+        self.not_run: dict[Key, str] = {}             # world sizes not launched, and why
         self.now = ""                                 # what the session is doing, for an interruption's note
         self.interrupted = ""                         # what an interruption stopped
         self.cleanup = ExitStack()                    # REF's worktree, the emulated nodes: closed by close()
@@ -113,7 +118,7 @@ class ScalingSession:
         sides = 2 if self.ab else 1                   # with --scaling-ab every launch has a REF twin
         launches = sides * len(self.planned) * (opts.plan.rounds + opts.plan.warmup_launches)
         self.progress = Progress(opts.workload.steps, launches, write, live=live)
-        self.planner = SessionPlanner(opts, order, self.clock.elapsed, lambda key: len(self.series.get(key, [])),
+        self.planner = SessionPlanner(opts, list(order), self.clock.elapsed, lambda key: len(self.series.get(key, [])),
                                       self.progress, cores) if opts.plan.session_budget_s else None
         self._warmed_up = False
         self._outcome: SuiteOutcome | None = None
@@ -144,6 +149,7 @@ class ScalingSession:
         if self.planner is not None and not self._warmed_up:
             self._warmed_up = True
             self.planner.warm_up(lambda warm_key, steps: self._launch(warm_key, warmup=True, steps=steps))
+        self._check_memory(key)
         for _ in range(self.opts.plan.warmup_launches - (self.planner is not None)):
             self._launch(key, warmup=True)
             if self.ab:
@@ -151,6 +157,21 @@ class ScalingSession:
         launches = [self._block(key, timed) for _ in range(self.opts.plan.rounds)]
         launches += self._extend(key, timed)
         return launches
+
+    def _check_memory(self, key: Key) -> None:
+        """Raise NotRun when ``key``'s ranks would not fit in memory: said, kept for the report, and left out
+        of the plan, whose budget goes to the other world sizes."""
+        reason = self.memory.refusal(key[1]) if self.memory is not None else ""
+        if not reason:
+            return
+        self.not_run[key] = reason
+        policy, world_size = key
+        self.extra_launches.append(f"world size {world_size} ({policy}): not run: {reason}")
+        self.progress.total_launches -= self.opts.plan.rounds + self.opts.plan.warmup_launches
+        self.progress.note(f"world size {world_size} ({policy}): not run: {reason}")
+        if self.planner is not None:
+            self.planner.drop(key)
+        raise NotRun(f"not run: {reason}")
 
     def _launch(self, key: Key, warmup: bool = False, side: str = CURRENT, steps: int | None = None) -> Launch:
         """One launch, kept for the analysis unless it is a warm-up (saved as ..._warmup, never in the
@@ -169,6 +190,8 @@ class ScalingSession:
             result, error = self.launcher.launch(policy, world_size, name, steps=steps, on_step=on_step,
                                                  code=self.ab.code if ref else None)
         self.now = f"world size {world_size} ({policy}), between launches"
+        if self.memory is not None:
+            self.memory.observe(result)
         if self.ab is not None and not warmup:
             self.ab.record(key, side, result, self.clock.now() - started)
         if not warmup and not ref:
@@ -337,9 +360,10 @@ class ScalingSession:
     def partial(self) -> list[str]:
         """Why this session measured less than it set out to: an interruption, failed launches, world sizes
         left without a finished launch. Empty for a complete session."""
-        notes = ([self.interrupted] if self.interrupted else []) + self.failures
+        notes = ([self.interrupted] if self.interrupted else []) + self.failures + [
+            f"world size {ws} ({policy}) not run: {reason}" for (policy, ws), reason in sorted(self.not_run.items())]
         measured = {key for key, launches in self.series.items() if any(launch.finished for launch in launches)}
-        missing = sorted(self.planned - measured, key=lambda key: (key[0], key[1]))
+        missing = sorted(self.planned - measured - set(self.not_run), key=lambda key: (key[0], key[1]))
         if missing and notes:       # without an interruption or a failure, a missing world size was not selected
             notes.append("no finished launch at " + ", ".join(f"world size {ws} ({policy})" for policy, ws in missing))
         return notes
@@ -363,6 +387,7 @@ class ScalingSession:
                                     probes=probes_from(self.rank_alone, self.bandwidth, self.allreduce))
         outcome.files.update(self.traces)
         outcome.plan, outcome.partial = self.plan_json(), self.partial()
+        outcome.session_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
         outcome.comparison = self.against.comparison() if self.against is not None else None
         self._outcome = write_outcome(outcome, self.series, self.opts)
         return self._outcome

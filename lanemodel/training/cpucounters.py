@@ -13,6 +13,7 @@ import os
 import resource
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 TASKS = "/proc/self/task"
 
@@ -75,3 +76,14 @@ def step_fields(before: CpuSample, after: CpuSample) -> dict[str, float | int | 
 def max_rss_mb() -> float:
     """Peak resident memory of this process so far (Linux reports KiB)."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def shared_rss_mb() -> float | None:
+    """Resident memory of this process backed by files and shared memory (its libraries' pages): a memory
+    cgroup holds those once for every process that maps them, the rest of the peak once per process."""
+    try:
+        status = Path("/proc/self/status").read_text().splitlines()
+    except OSError:
+        return None
+    kib = {line.split(":")[0]: int(line.split()[1]) for line in status if line.startswith(("RssFile:", "RssShmem:"))}
+    return sum(kib.values()) / 1024.0 if kib else None
