@@ -52,7 +52,7 @@ class SuiteOutcome:
     plan: dict | None = None                   # launchplan.LaunchPlan.as_json() when the session budget planned
     partial: list[str] = field(default_factory=list)          # why the session measured less than it set out to
     comparison: Comparison | None = None       # what the gate compared with, for the summary and the plots
-    session_rss_mb: float | None = None        # the session process's own peak, beside its ranks (memory limits)
+    session_rss_mb: float | None = None        # the session process's own memory beside its ranks (memory limits)
 
     @property
     def against(self) -> str:

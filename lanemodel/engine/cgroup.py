@@ -149,6 +149,14 @@ def oom_kills(proc: Path = Path("/proc")) -> int | None:
     return None
 
 
+def resident_bytes(proc: Path = Path("/proc")) -> int | None:
+    """This process's resident memory now (VmRSS)."""
+    for line in (_read(proc / "self" / "status") or "").splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return None
+
+
 def mem_available(proc: Path = Path("/proc")) -> int | None:
     """MemAvailable of /proc/meminfo in bytes (the host's or the VM's, whatever limit a cgroup sets)."""
     for line in (_read(proc / "meminfo") or "").splitlines():

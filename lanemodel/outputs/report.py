@@ -134,7 +134,8 @@ def machine_section(outcome: SuiteOutcome) -> list[str]:
              f"{logical if logical is not None else NA} logical, {cfg['cores_available']} available to the run"
              + (f" ({cfg['cores_source']})" if cfg.get("cores_source") else ""),
              *([f"- memory: {cfg['memory_source']}"] if cfg.get("memory_source") else []),
-             *([f"- the session process (not a rank): peak {outcome.session_rss_mb / 1024:.2f} GiB resident"]
+             *([f"- the session process (not a rank): up to {outcome.session_rss_mb / 1024:.2f} GiB resident as its "
+                f"launches ended"]
                if outcome.session_rss_mb else []),
              f"- torch {cfg['torch']}, gloo backend, model preset `{cfg['preset']}`",
              f"- {batch}",

@@ -9,7 +9,6 @@ in tests) and says what it does through progress lines. It knows nothing of pyte
 """
 from __future__ import annotations
 
-import resource
 import time
 from collections.abc import Callable
 from contextlib import ExitStack
@@ -19,6 +18,7 @@ from lanemodel.analysis.claims import probes_from
 from lanemodel.analysis.gate import BaselineError, GateResult, GateSettings, Series, metrics_gated, more_launches_needed
 from lanemodel.analysis.history import SavedRun
 from lanemodel.analysis.outcome import Comparison, SuiteOutcome, summarise_session
+from lanemodel.engine.cgroup import resident_bytes
 from lanemodel.engine.progress import Progress
 from lanemodel.records import Launch, LaunchSeries, launch_name, warmup_name
 from lanemodel.session.abtest import CURRENT, REF, ABSession
@@ -111,6 +111,7 @@ class ScalingSession:
         self.traces: dict[str, str] = {}              # --profile-steps: torch.profiler trace per rank
         self.failures: list[str] = []                 # launches that failed, one line each
         self.not_run: dict[Key, str] = {}             # world sizes not launched, and why
+        self.rss_beside_ranks = 0                     # the session's own resident bytes, as its launches ended
         self.now = ""                                 # what the session is doing, for an interruption's note
         self.interrupted = ""                         # what an interruption stopped
         self.cleanup = ExitStack()                    # REF's worktree, the emulated nodes: closed by close()
@@ -190,6 +191,7 @@ class ScalingSession:
             result, error = self.launcher.launch(policy, world_size, name, steps=steps, on_step=on_step,
                                                  code=self.ab.code if ref else None)
         self.now = f"world size {world_size} ({policy}), between launches"
+        self.rss_beside_ranks = max(self.rss_beside_ranks, resident_bytes() or 0)
         if self.memory is not None:
             self.memory.observe(result)
         if self.ab is not None and not warmup:
@@ -387,7 +389,7 @@ class ScalingSession:
                                     probes=probes_from(self.rank_alone, self.bandwidth, self.allreduce))
         outcome.files.update(self.traces)
         outcome.plan, outcome.partial = self.plan_json(), self.partial()
-        outcome.session_rss_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        outcome.session_rss_mb = self.rss_beside_ranks / 2**20 or None
         outcome.comparison = self.against.comparison() if self.against is not None else None
         self._outcome = write_outcome(outcome, self.series, self.opts)
         return self._outcome
