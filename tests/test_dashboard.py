@@ -103,3 +103,46 @@ def test_bad_publish_input_exits_2_and_writes_nothing(tmp_path, capsys):
     assert "no saved run of this suite" in capsys.readouterr().err and not (tmp_path / "site").exists()
     assert main(["publish", "--storage", str(tmp_path / "nowhere"), "--out", str(tmp_path / "site")]) == 2
     assert "is not a directory" in capsys.readouterr().err
+
+
+HOSTILE = ('<script>document.title="owned"</script><img src=x onerror="document.title=\'owned\'">'
+           '<a href="javascript:alert(1)">x</a>')
+
+
+def test_a_saved_run_carrying_html_publishes_as_text_with_no_script_or_handler_of_ours(tmp_path):
+    import re
+
+    names = write_history(tmp_path / "storage", [1.0, 1.0])
+    path = tmp_path / "storage" / "Linux-CPython-3.11-64bit" / f"{names[-1]}.json"
+    data = json.loads(path.read_text())
+    data["commit_info"]["branch"] = HOSTILE
+    data["machine_info"]["cpu"] = {"brand_raw": HOSTILE}
+    data["scaling"]["report_md"] = f"# Report\n\n{HOSTILE}\n\n[click]({'javascript:alert(1)'})\n"
+    path.write_text(json.dumps(data))
+    assert main(["publish", "--storage", str(tmp_path / "storage"), "--out", str(tmp_path / "site")]) == 0
+    pages = [page.read_text() for page in (tmp_path / "site").rglob("*.html")]
+    assert len(pages) == 3 and any("&lt;script&gt;" in page for page in pages)     # shown as text
+    for page in pages:
+        assert not re.search(r"<script", page, re.IGNORECASE)
+        assert not re.search(r"<[^>]*\son[a-z]+\s*=", page, re.IGNORECASE)         # no handler attribute
+        assert "javascript:" not in re.sub(r"&[a-z]+;|&#\d+;", "", " ".join(re.findall(r'href="([^"]*)"', page)))
+    if CHROMIUM and CHROMEDRIVER:
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+
+        options = webdriver.ChromeOptions()
+        options.binary_location = CHROMIUM
+        for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
+            options.add_argument(flag)
+        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+        try:
+            driver.set_page_load_timeout(60)
+            for page in [tmp_path / "site" / "index.html", tmp_path / "site" / "runs" / f"{names[-1]}.html"]:
+                driver.get(page.as_uri())
+                assert driver.execute_script("return document.scripts.length") == 0
+                assert driver.execute_script(
+                    "return Array.from(document.querySelectorAll('*')).filter(e => Array.from(e.attributes)"
+                    ".some(a => a.name.startsWith('on'))).length") == 0
+                assert driver.title != "owned"
+        finally:
+            driver.quit()

@@ -159,9 +159,10 @@ def index_html(rows: list[RunRow], series: dict, changes: list[ChangePoint], run
     for (policy, ws, metric), points in series.items():
         found = [c for c in changes if (c.policy, c.world_size, c.metric) == (policy, ws, metric)]
         title = f"{METRIC_TITLES[metric]}, {ws} process{'es' if ws > 1 else ''} ({policy})"
-        charts.append(f'<div class="chart" data-series="{policy}-ws{ws}-{metric}">'
+        charts.append(f'<div class="chart" data-series="{html.escape(f"{policy}-ws{ws}-{metric}")}">'
                       f"{history_svg(points, run_ids, found, title)}</div>")
-    said = "".join(f"<li>change point at <b>{html.escape(c.run_id)}</b>: world size {c.world_size} ({c.policy}) "
+    said = "".join(f"<li>change point at <b>{html.escape(c.run_id)}</b>: world size {c.world_size} "
+                   f"({html.escape(c.policy)}) "
                    f"{METRIC_TITLES[c.metric]} x{c.ratio:.3f}, p={c.p_value:.2g}, {c.runs_before} runs before, "
                    f"{c.runs_after} after</li>" for c in changes) or "<li>no change point</li>"
     table = _table(["run", "commit", "date", "machine", "preset", "A/B side", "gate"], [
@@ -239,10 +240,12 @@ def run_html(row: RunRow, reference: SavedRun | None, out: Path) -> str:
               f"</a>) is drawn beside this run's as the baseline line of each plot.</p>") if reference else ""
     report = scaling.get("report_md")
     if report:
-        body = MarkdownIt("commonmark").enable("table").render(report)
+        # A saved run's report is text anyone can write: raw HTML in it is shown as text, never run.
+        body = MarkdownIt("commonmark", {"html": False}).enable("table").render(report)
         body = _keep_existing(body.replace('src="', f'src="{row.run.run_id}/'), out / "runs")
     else:
-        body = "".join(f'<p><img src="{row.run.run_id}/{name}" alt="{name}"></p>' for name in plots)
+        body = "".join(f'<p><img src="{html.escape(f"{row.run.run_id}/{name}")}" alt="{html.escape(name)}"></p>'
+                       for name in plots)
     return _page(f"run {row.run.run_id}", (
         f"<h1>Run {html.escape(row.run.run_id)}</h1><ul><li>commit <code>{html.escape(row.commit)}</code></li>"
         f"<li>{html.escape(row.date)}</li><li>{html.escape(row.machine)}</li><li>preset {html.escape(row.preset)}</li>"
