@@ -403,11 +403,12 @@ def test_the_machine_section_names_where_its_cores_and_memory_come_from_and_what
     quota = "1 CPU: cgroup quota 100000/100000 us (1 CPU); affinity 2"
     memory = "2.6 GiB: cgroup limit 3.0 GiB (x/memory.limit_in_bytes) less 0.4 GiB in use; MemAvailable 21.9 GiB"
     outcome = outcome_of(make_config(cores_available=1, cores_source=quota, memory_source=memory), analysis, docs)
-    outcome.session_rss_mb = 420.0
+    outcome.session_rss_mb, outcome.session_private_mb = 760.0, 370.0
     machine = section(report_markdown(outcome, docs, tmp_path), "Machine and configuration")
     assert f"1 available to the run ({quota})" in machine
     assert f"- memory: {memory}" in machine
-    assert "- the session process (not a rank): up to 0.41 GiB resident as its launches ended" in machine
+    assert ("- the session process (not a rank): up to 0.74 GiB resident as its launches ended, 0.36 GiB of it its "
+            "own") in machine
     plain = section(report_markdown(outcome_of(make_config(), analysis, docs), docs, tmp_path), "Machine and "
                                                                                                "configuration")
     assert "memory:" not in plain and "session process" not in plain and f"{CORES} available to the run\n" in plain

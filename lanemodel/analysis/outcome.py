@@ -52,7 +52,8 @@ class SuiteOutcome:
     plan: dict | None = None                   # launchplan.LaunchPlan.as_json() when the session budget planned
     partial: list[str] = field(default_factory=list)          # why the session measured less than it set out to
     comparison: Comparison | None = None       # what the gate compared with, for the summary and the plots
-    session_rss_mb: float | None = None        # the session process's own memory beside its ranks (memory limits)
+    session_rss_mb: float | None = None        # the session process's resident memory beside its ranks
+    session_private_mb: float | None = None    # the part of it no other process shares
 
     @property
     def against(self) -> str:
@@ -84,7 +85,7 @@ class SuiteOutcome:
                 "gate": (verdicts_json(self.gate, self.baseline_name, self.gate_settings)
                          if self.gate is not None else None),
                 "extra_launches": self.extra_launches, "plan": self.plan, "partial": self.partial,
-                "session_rss_mb": self.session_rss_mb,
+                "session_rss_mb": self.session_rss_mb, "session_private_mb": self.session_private_mb,
                 "probes": {"rank_alone": {policy: {str(ws): t for ws, t in by_ws.items()}
                                           for policy, by_ws in self.probes.rank_alone.items()},
                            "rank_alone_threads": {policy: {str(ws): k for ws, k in by_ws.items()}

@@ -149,12 +149,12 @@ def oom_kills(proc: Path = Path("/proc")) -> int | None:
     return None
 
 
-def resident_bytes(proc: Path = Path("/proc")) -> int | None:
-    """This process's resident memory now (VmRSS)."""
-    for line in (_read(proc / "self" / "status") or "").splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    return None
+def resident_bytes(proc: Path = Path("/proc")) -> tuple[int, int]:
+    """(resident, private) bytes of this process now: VmRSS, and RssAnon, its own part (the rest is pages of
+    files, torch's libraries among them, that every process mapping them shares)."""
+    kib = {line.split(":")[0]: int(line.split()[1]) for line in (_read(proc / "self" / "status") or "").splitlines()
+           if line.startswith(("VmRSS:", "RssAnon:"))}
+    return kib.get("VmRSS", 0) * 1024, kib.get("RssAnon", 0) * 1024
 
 
 def mem_available(proc: Path = Path("/proc")) -> int | None:

@@ -135,8 +135,8 @@ def machine_section(outcome: SuiteOutcome) -> list[str]:
              + (f" ({cfg['cores_source']})" if cfg.get("cores_source") else ""),
              *([f"- memory: {cfg['memory_source']}"] if cfg.get("memory_source") else []),
              *([f"- the session process (not a rank): up to {outcome.session_rss_mb / 1024:.2f} GiB resident as its "
-                f"launches ended"]
-               if outcome.session_rss_mb else []),
+                f"launches ended, {(outcome.session_private_mb or 0) / 1024:.2f} GiB of it its own (the rest: pages of "
+                f"libraries its ranks map too)"] if outcome.session_rss_mb else []),
              f"- torch {cfg['torch']}, gloo backend, model preset `{cfg['preset']}`",
              f"- {batch}",
              f"- {cfg['steps']} steps per launch; warm-up steps left out of the statistics: {cfg['drop_warmup']}",

@@ -111,7 +111,7 @@ class ScalingSession:
         self.traces: dict[str, str] = {}              # --profile-steps: torch.profiler trace per rank
         self.failures: list[str] = []                 # launches that failed, one line each
         self.not_run: dict[Key, str] = {}             # world sizes not launched, and why
-        self.rss_beside_ranks = 0                     # the session's own resident bytes, as its launches ended
+        self.rss_beside_ranks = (0, 0)                # the session's (resident, private) bytes as launches ended
         self.now = ""                                 # what the session is doing, for an interruption's note
         self.interrupted = ""                         # what an interruption stopped
         self.cleanup = ExitStack()                    # REF's worktree, the emulated nodes: closed by close()
@@ -191,7 +191,7 @@ class ScalingSession:
             result, error = self.launcher.launch(policy, world_size, name, steps=steps, on_step=on_step,
                                                  code=self.ab.code if ref else None)
         self.now = f"world size {world_size} ({policy}), between launches"
-        self.rss_beside_ranks = max(self.rss_beside_ranks, resident_bytes() or 0)
+        self.rss_beside_ranks = max(self.rss_beside_ranks, resident_bytes())
         if self.memory is not None:
             self.memory.observe(result)
         if self.ab is not None and not warmup:
@@ -389,7 +389,7 @@ class ScalingSession:
                                     probes=probes_from(self.rank_alone, self.bandwidth, self.allreduce))
         outcome.files.update(self.traces)
         outcome.plan, outcome.partial = self.plan_json(), self.partial()
-        outcome.session_rss_mb = self.rss_beside_ranks / 2**20 or None
+        outcome.session_rss_mb, outcome.session_private_mb = (value / 2**20 or None for value in self.rss_beside_ranks)
         outcome.comparison = self.against.comparison() if self.against is not None else None
         self._outcome = write_outcome(outcome, self.series, self.opts)
         return self._outcome
