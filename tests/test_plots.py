@@ -127,6 +127,17 @@ def test_every_figure_has_a_labelled_title_and_axes(docs):
 # --- world-size plots ------------------------------------------------------------------
 
 
+def test_speedup_draws_the_cores_ceiling_beside_the_ideal_line(docs):
+    points = points_from(docs)
+    lines = {line.get_label(): line for line in speedup_figure(points, cores=2).axes[0].get_lines()}
+    ceiling = lines["ceiling on 2 cores (min(N, 2) / 1)"]
+    np.testing.assert_allclose(ceiling.get_xdata(), [1, 2, 4])
+    np.testing.assert_allclose(ceiling.get_ydata(), [1, 2, 2])        # 4 processes on 2 cores cannot pass 2x
+    np.testing.assert_allclose(lines["ideal (N / 1)"].get_ydata(), [1, 2, 4])
+    unknown = [line.get_label() for line in speedup_figure(points).axes[0].get_lines()]
+    assert not [label for label in unknown if label.startswith("ceiling")]      # cores unknown: no ceiling drawn
+
+
 def test_speedup_draws_the_ideal_line_and_the_baseline(docs):
     points = points_from(docs)
     figure = speedup_figure(points, points_from(docs, slowdown=1.2))

@@ -79,8 +79,12 @@ def sweet_spot(a: PolicyAnalysis) -> Claim:
         return Claim(text, "2 and 4 processes were not both measured", NOT_MEASURABLE)
     two, four = a.point_at(2), a.point_at(4)
     ratio = four.samples_per_second / two.samples_per_second
-    evidence = (f"fastest: {_processes(a.fastest_world_size)}; 4 processes process {ratio:.2f}x the samples per "
+    evidence = (f"fastest: {_processes(a.fastest_world_size)}; 4 processes train {ratio:.2f}x the samples per "
                 f"second of 2")
+    if four.oversubscribed:        # a claim about a machine with a core per rank, which this one is not
+        cores = f"{a.cores} cores" if a.cores else "fewer cores than ranks"
+        return Claim(text, f"{evidence}; but 4 processes need at least 4 cores (one per rank) to test it, and "
+                           f"this run had {cores}, so 4 ranks oversubscribed them", NOT_MEASURABLE)
     return Claim(text, evidence, SUPPORTED if a.fastest_world_size == 4 and 1.6 <= ratio <= 2.4 else REFUTED)
 
 

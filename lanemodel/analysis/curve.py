@@ -53,6 +53,7 @@ class PolicyAnalysis:
     parts: list[dict] = field(default_factory=list)   # partsmodel.prediction_rows: the model from measured parts
     parts_note: str = ""                              # why there is no such model, when there is none
     precision: dict[int, float] = field(default_factory=dict)   # launchstats.median_precision (inf: 1 launch)
+    cores: int | None = None          # cores available to the run: no world size can pass min(N, cores)x
 
     @property
     def reference_world_size(self) -> int:
@@ -161,7 +162,8 @@ def analyse_policy(policy: str, docs: dict[int, list[Launch]], n_boot: int = 200
                           wall_time={ws: mean_wall_time(launches) for ws, launches in docs.items()},
                           comm_overlap={ws: comm_overlap(launches) for ws, launches in docs.items()},
                           cpu={ws: cpu_use(launches) for ws, launches in docs.items()},
-                          threads=threads_per_rank(docs, docs[sizes[0]][0].env.get("cores_available") or 1))
+                          threads=threads_per_rank(docs, docs[sizes[0]][0].env.get("cores_available") or 1),
+                          cores=docs[sizes[0]][0].env.get("cores_available"))
 
 
 def analyse(series: LaunchSeries, n_boot: int = 2000) -> dict[str, PolicyAnalysis]:

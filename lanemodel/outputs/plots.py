@@ -231,8 +231,10 @@ def speedup_figure(
     points: Sequence[ScalingPoint],
     baseline_points: Sequence[ScalingPoint] | None = None,
     label: str = "",
+    cores: int | None = None,
 ) -> Figure:
-    """Throughput speedup with intervals against the ideal N / reference line."""
+    """Throughput speedup with intervals against the ideal N / reference line and, with ``cores``, the hardware's
+    ceiling min(N, cores) / min(reference, cores): no run on that many cores can pass it."""
     baseline_points = baseline_points or []
     figure, axes = _interval_axes(points, baseline_points, lambda point: point.speedup)
     reference = _reference_world_size(points)
@@ -244,6 +246,9 @@ def speedup_figure(
         linestyle=":",
         label=f"ideal (N / {reference})",
     )
+    if cores:
+        axes.plot(sizes, [min(size, cores) / min(reference, cores) for size in sizes], color="black",
+                  linestyle="--", label=f"ceiling on {cores} cores (min(N, {cores}) / {min(reference, cores)})")
     _finish(axes, f"speedup (x, throughput relative to N = {reference})", "Speedup vs processes", label)
     return figure
 
@@ -360,7 +365,7 @@ def plot_all(
     over = {p.world_size: p.oversubscribed for p in points}
     figures = {
         "elapsed": elapsed_figure(points, analysis.wall_time, steps, baseline_points, label),
-        "speedup": speedup_figure(points, baseline_points, label),
+        "speedup": speedup_figure(points, baseline_points, label, cores=analysis.cores),
         "efficiency": efficiency_figure(points, baseline_points, label),
         "breakdown": breakdown_figure(analysis.breakdowns, over, label),
         "step_time": step_time_figure(docs, label),

@@ -123,6 +123,17 @@ def policy_meaning(policy: str) -> str:
     return f"{policy} threads per rank, unpinned"
 
 
+def launches_per_world_size(outcome: SuiteOutcome) -> str:
+    """What each world size was measured with (a planned session gives them different counts)."""
+    said = []
+    for policy, a in outcome.analysis.items():
+        sizes = sorted(a.launch_counts)
+        said.append(" / ".join(str(a.launch_counts[ws]) for ws in sizes) + " at "
+                    + " / ".join(map(str, sizes)) + " processes" + (f" (`{policy}`)" if len(outcome.analysis) > 1
+                                                                     else ""))
+    return "; ".join(said) or str(outcome.config.get("rounds"))
+
+
 def machine_section(outcome: SuiteOutcome) -> list[str]:
     cfg = outcome.config
     logical = cfg.get("logical_cores")
@@ -140,7 +151,8 @@ def machine_section(outcome: SuiteOutcome) -> list[str]:
              f"- torch {cfg['torch']}, gloo backend, model preset `{cfg['preset']}`",
              f"- {batch}",
              f"- {cfg['steps']} steps per launch; warm-up steps left out of the statistics: {cfg['drop_warmup']}",
-             f"- launches per world size: {cfg['rounds']} (launches, not steps, are the independent samples)",
+             f"- launches per world size: {launches_per_world_size(outcome)} (launches, not steps, are the "
+             f"independent samples)",
              "- thread policies:"]
     lines += [f"  - `{policy}`: {policy_meaning(policy)}" for policy in cfg["threads"]]
     if cfg["inject_comm_delay_ms"]:
