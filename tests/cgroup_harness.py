@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from lanemodel.engine.cgroup import _mounts
+from lanemodel.engine.cgroup import controller_mount
 
 REQUIRE = "LANEBENCH_REQUIRE_CGROUPS"     # CI sets it: a cgroup test it cannot run is a failure there
 
@@ -33,7 +33,7 @@ def skip_or_fail(reason: str) -> None:
 
 
 def _directory(controller: str, name: str) -> Path:
-    mount = _mounts(Path("/proc")).get(controller)
+    mount = controller_mount(controller)
     if mount is None:
         skip_or_fail(f"no cgroup hierarchy holds the {controller} controller here")
     base = mount.root if mount.version == 1 else mount.chain()[-1]

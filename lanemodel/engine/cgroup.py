@@ -55,6 +55,15 @@ def _mounts(proc: Path) -> dict[str, Mount]:
     return {name: mount for name, mount in found.items() if not name.startswith("v2 ")}
 
 
+def controller_mount(controller: str, proc: Path = Path("/proc")) -> Mount | None:
+    """The hierarchy holding ``controller`` ("cpu" or "memory") for this process; None where none does, or
+    /proc cannot say (a container without cgroup files: then nothing is limited that the suite can see)."""
+    try:
+        return _mounts(proc).get(controller)
+    except (OSError, ValueError, IndexError):
+        return None
+
+
 def _read(path: Path) -> str | None:
     try:
         return path.read_text().strip()
@@ -75,10 +84,7 @@ class CpuQuota:
 
 def cpu_quota(proc: Path = Path("/proc")) -> CpuQuota | None:
     """The strictest CFS quota over this process's cgroup and its ancestors; None without one (or unreadable)."""
-    try:
-        mount = _mounts(proc).get("cpu")
-    except (OSError, ValueError, IndexError):
-        return None
+    mount = controller_mount("cpu", proc)
     if mount is None:
         return None
     quotas = []
@@ -98,10 +104,7 @@ def cpu_quota(proc: Path = Path("/proc")) -> CpuQuota | None:
 def memory_limit(proc: Path = Path("/proc")) -> tuple[int, str] | None:
     """(bytes, the file that sets it): the strictest memory limit over this process's cgroup and its ancestors;
     None without one."""
-    try:
-        mount = _mounts(proc).get("memory")
-    except (OSError, ValueError, IndexError):
-        return None
+    mount = controller_mount("memory", proc)
     if mount is None:
         return None
     name = "memory.max" if mount.version == 2 else "memory.limit_in_bytes"
@@ -117,10 +120,7 @@ def memory_used(proc: Path = Path("/proc")) -> int | None:
     """Bytes the process's memory cgroup holds now that the kernel cannot simply drop: its usage less its
     inactive file pages (the page cache a limit reclaims first, as a container's working set is counted);
     None where it has none to read."""
-    try:
-        mount = _mounts(proc).get("memory")
-    except (OSError, ValueError, IndexError):
-        return None
+    mount = controller_mount("memory", proc)
     if mount is None:
         return None
     own = mount.chain()[0]
@@ -135,10 +135,7 @@ def memory_used(proc: Path = Path("/proc")) -> int | None:
 def oom_kills(proc: Path = Path("/proc")) -> int | None:
     """How many processes the out-of-memory killer has killed in this process's memory cgroup (v2
     memory.events, v1 memory.oom_control's oom_kill, where the kernel counts it); None where nothing says."""
-    try:
-        mount = _mounts(proc).get("memory")
-    except (OSError, ValueError, IndexError):
-        return None
+    mount = controller_mount("memory", proc)
     if mount is None:
         return None
     text = _read(mount.chain()[0] / ("memory.events" if mount.version == 2 else "memory.oom_control"))

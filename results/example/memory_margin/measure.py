@@ -20,8 +20,7 @@ from lanemodel.session.memory import MARGIN, MemoryPlan  # noqa: E402
 
 DRIVER = """
 import json, sys
-from lanemodel.engine.cgroup import _mounts, memory_used
-from pathlib import Path
+from lanemodel.engine.cgroup import controller_mount, memory_used
 from lanemodel.session.opening import open_session
 from lanemodel.settings import parse_settings
 
@@ -29,7 +28,7 @@ opts = parse_settings({"world_sizes": sys.argv[2], "steps": "6", "drop_warmup": 
                        "warmup_launches": "0", "probes": "0", "results_dir": sys.argv[1]})
 session = open_session(opts)
 session.launcher.prepare()
-own = _mounts(Path("/proc"))["memory"].chain()[0]
+own = controller_mount("memory").chain()[0]
 peak_file = own / ("memory.peak" if (own / "memory.peak").exists() else "memory.max_usage_in_bytes")
 before = memory_used()
 if peak_file.name == "memory.max_usage_in_bytes":
