@@ -16,7 +16,6 @@ from typing import Protocol
 
 from lanemodel.analysis.claims import probes_from
 from lanemodel.analysis.gate import BaselineError, GateResult, GateSettings, Series, metrics_gated, more_launches_needed
-from lanemodel.analysis.history import SavedRun
 from lanemodel.analysis.outcome import Comparison, SuiteOutcome, summarise_session
 from lanemodel.engine.cgroup import resident_bytes
 from lanemodel.engine.progress import Progress
@@ -132,10 +131,6 @@ class ScalingSession:
     def baseline_name(self) -> str:
         return self.against.name if self.against is not None else ""
 
-    @property
-    def history(self) -> list[SavedRun]:
-        return getattr(self.against, "runs", [])
-
     def close(self) -> None:
         self.cleanup.close()
 
@@ -145,7 +140,7 @@ class ScalingSession:
         """Every measured launch of ``key``: its warm-ups, --rounds blocks, then the plan's launches and the
         gate's adaptive ones, each said with its reason. ``timed`` runs each measured working-tree launch (the
         suite times it as a benchmark round). Raises LaunchFailed when a launch fails (what it measured is
-        kept)."""
+        kept), NotRun when ``key``'s ranks would not fit in memory."""
         timed = timed or (lambda run: run())
         if self.planner is not None and not self._warmed_up:
             self._warmed_up = True
