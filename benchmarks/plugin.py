@@ -15,7 +15,7 @@ from benchmarks.options import add_options, read_options
 from benchmarks.shell import SHELL_KEY, SUITE_DIR, SuiteShell, shell_of, usage_errors
 from lanemodel.outputs.table import lever_lines, performance_lines, summary_lines
 from lanemodel.session.opening import check_before_collection, check_levers, open_session
-from lanemodel.session.runs import launch_summary, run_config
+from lanemodel.session.runs import launch_summary
 from lanemodel.session.summaries import summary_targets, write_summaries
 
 MARKER = "scaling_benchmark"
@@ -167,14 +167,14 @@ def pytest_benchmark_update_json(config: pytest.Config, benchmarks, output_json:
             output_json["scaling"]["ab"] = {**shell.session.ab.describe(), "side": "working tree"}
             _save_ref_run(config, shell, output_json)
     if shell.levers is not None:
-        output_json["lever_study"] = {**shell.levers.as_json(), "config": run_config(shell.levers.opts).as_json()}
+        output_json["lever_study"] = {**shell.levers.as_json(), "config": shell.levers.config().as_json()}
 
 
 def _save_ref_run(config: pytest.Config, shell: SuiteShell, output_json: dict) -> None:
     """REF's launches as their own saved run: in the storage when this run is saved there (just before it,
     so run ids follow the code's order), and in the results directory."""
     session = shell.session
-    ref_json = bench_storage.ref_saved_run(output_json, session.ab, run_config(session.opts).as_json(),
+    ref_json = bench_storage.ref_saved_run(output_json, session.ab, session.config().as_json(),
                                                 launch_summary)
     ref_json["scaling"]["analysis"] = session.conclude().reference_analysis
     (Path(session.opts.outputs.results_dir) / "ab_ref_run.json").write_text(json.dumps(ref_json, indent=1))
@@ -223,7 +223,7 @@ def _finish_levers(shell: SuiteShell) -> None:
     from lanemodel.outputs.levers_report import write_lever_report
 
     study = shell.levers
-    found, config = study.as_json(), run_config(study.opts).as_json()
+    found, config = study.as_json(), study.config().as_json()
     results = Path(study.opts.outputs.results_dir)
     (results / "levers.json").write_text(json.dumps({**found, "config": config}, indent=1))
     write_lever_report(found, config, results)

@@ -68,14 +68,11 @@ def training_config(args: argparse.Namespace, settings: SweepSettings, data_dir:
     """The training knobs as given, refused before any launch when one cannot run: a bad value, an
     accumulation that does not split a world size's per-rank batch, a hook gloo cannot all-reduce here."""
     from lanemodel.engine.hookcheck import check_comm_hook
+    from lanemodel.session.runs import train_config
 
     knobs = {spec.name: getattr(args, spec.name) for spec in fields(TrainConfig) if "help" in spec.metadata}
     try:
-        workload = settings.workload
-        cfg = TrainConfig(data_dir=str(data_dir), preset=workload.preset, steps=workload.steps,
-                          scaling=workload.scaling, global_batch=workload.global_batch,
-                          rank_batch=workload.global_batch, comm_delay_ms=workload.inject_comm_delay_ms,
-                          step_slowdown_pct=workload.inject_step_slowdown, **knobs)
+        cfg = train_config(settings, data_dir, **knobs)
         for world_size in world_sizes:
             cfg.micro_batch_size(world_size)
         check_comm_hook(cfg.comm_hook)

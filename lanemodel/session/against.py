@@ -26,10 +26,10 @@ from lanemodel.analysis.gate import (
 )
 from lanemodel.analysis.history import SavedRun, comparable_runs, compare_with_history, load_runs
 from lanemodel.analysis.outcome import Comparison
-from lanemodel.records import READABLE_VERSIONS
+from lanemodel.records import READABLE_VERSIONS, RunConfig
 from lanemodel.session.abtest import ABSession
 from lanemodel.session.errors import SessionError
-from lanemodel.session.runs import run_config, train_config
+from lanemodel.session.runs import train_config
 from lanemodel.settings import SweepSettings
 
 Key = tuple[str, int]
@@ -88,13 +88,14 @@ class History:
 
 
 def resolve_against(opts: SweepSettings, saved: SavedRuns, planned: set[Key], root: Path,
-                    cleanup: ExitStack) -> ABSession | History | Baseline | None:
-    """What this run is gated against, by the options; None when nothing is."""
+                    cleanup: ExitStack, config: Callable[[], RunConfig]) -> ABSession | History | Baseline | None:
+    """What this run is gated against, by the options; None when nothing is. ``config()``: this run's set-up,
+    which a saved run must share to be compared (built when first needed)."""
     if opts.ab.ref:
         return check_out_ref(root, opts, cleanup)
     if opts.gate.history:
-        return history_runs(saved, opts)
-    return resolve_baseline(opts, saved, planned)
+        return history_runs(saved, opts, config)
+    return resolve_baseline(opts, saved, planned, config)
 
 
 def check_out_ref(root: Path, opts: SweepSettings, cleanup: ExitStack) -> ABSession:
@@ -113,7 +114,7 @@ def check_out_ref(root: Path, opts: SweepSettings, cleanup: ExitStack) -> ABSess
     return ABSession(code, seed=time.time_ns() % 2**32)
 
 
-def history_runs(saved: SavedRuns, opts: SweepSettings) -> History:
+def history_runs(saved: SavedRuns, opts: SweepSettings, config: Callable[[], RunConfig]) -> History:
     """The last --scaling-history N saved runs measured like this one; fewer than 2 is refused."""
     if saved.path is None:
         raise SessionError("--scaling-history reads pytest-benchmark's file storage, which this session has not")
@@ -121,7 +122,7 @@ def history_runs(saved: SavedRuns, opts: SweepSettings) -> History:
         runs, _ = load_runs(saved.path)
     except BaselineError as exc:
         raise SessionError(f"--scaling-history: {exc}") from None
-    kept, others = comparable_runs(runs, run_config(opts))
+    kept, others = comparable_runs(runs, config())
     if len(kept) < 2:
         raise SessionError(
             f"--scaling-history {opts.gate.history}: {len(kept)} saved run(s) in {saved.path} were "
@@ -129,7 +130,8 @@ def history_runs(saved: SavedRuns, opts: SweepSettings) -> History:
     return History(kept[-opts.gate.history:], opts.gate.history)
 
 
-def resolve_baseline(opts: SweepSettings, saved: SavedRuns, planned: set[Key]) -> Baseline | None:
+def resolve_baseline(opts: SweepSettings, saved: SavedRuns, planned: set[Key],
+                     config: Callable[[], RunConfig]) -> Baseline | None:
     """--scaling-baseline (a path, or a run id or name in the storage), else the file --benchmark-compare chose;
     refused when it was measured differently or shares no (threads, world size) with this run."""
     try:
@@ -137,7 +139,7 @@ def resolve_baseline(opts: SweepSettings, saved: SavedRuns, planned: set[Key]) -
         if path is None:
             return None
         doc, name = load_baseline(path), str(path)
-        check_comparable(doc, run_config(opts), name)
+        check_comparable(doc, config(), name)
         series = series_from_benchmarks(doc["benchmarks"])
         if not planned & set(series):
             raise BaselineError(

@@ -22,6 +22,7 @@ from lanemodel.engine.leverspec import DEFAULT, Combination, LeverValue, predict
 from lanemodel.engine.progress import Progress
 from lanemodel.records import Launch
 from lanemodel.session.runs import LEVER_DIR, EngineLauncher
+from lanemodel.session.session import run_config_once
 from lanemodel.settings import SweepSettings
 
 ORDER_SEED = 20             # the blocks' orders: drawn, but the same for a rerun of the same study
@@ -51,6 +52,7 @@ class LeverStudy:
         self._rng = random.Random(ORDER_SEED)
         self.launch_seconds = 0.0
         self.cleanup = ExitStack()          # the emulated nodes (--nodes), gone with close()
+        self.config = run_config_once(opts)  # the study's set-up, for levers.json and the saved run
 
     def close(self) -> None:
         self.cleanup.close()

@@ -13,7 +13,7 @@ from lanemodel.session.errors import SessionError
 from lanemodel.session.levers import LeverStudy
 from lanemodel.session.memory import MemoryPlan
 from lanemodel.session.runs import EngineLauncher
-from lanemodel.session.session import Key, ScalingSession, measurement_order
+from lanemodel.session.session import Key, ScalingSession, measurement_order, run_config_once
 from lanemodel.settings import SettingsError, SweepSettings, check_batch_splits, look_sizes
 
 
@@ -101,18 +101,19 @@ def open_session(opts: SweepSettings, *, keys: list[Key] | None = None, saved: S
     check_measurable(opts)
     gate = gate_settings(opts)
     memory = check_memory(opts)
+    config = run_config_once(opts)
     cleanup = ExitStack()
     try:
         nodes = make_nodes(opts, cleanup)
         order = measurement_order(opts, keys)
         planned = {(policy, ws) for policy in opts.launch.threads for ws in opts.launch.world_sizes}
-        against = resolve_against(opts, saved or SavedRuns(), planned, root or Path.cwd(), cleanup)
+        against = resolve_against(opts, saved or SavedRuns(), planned, root or Path.cwd(), cleanup, config)
     except BaseException:
         cleanup.close()
         raise
     session = ScalingSession(opts, gate, EngineLauncher(opts, data_dir, nodes, knobs), order=order, against=against,
                              cores=cores or len(available_cpus()), write=write, live=live,
-                             memory=memory, **({"series_name": series_name} if series_name else {}))
+                             memory=memory, config=config, **({"series_name": series_name} if series_name else {}))
     session.cleanup.enter_context(cleanup)
     return session
 

@@ -19,7 +19,7 @@ from lanemodel.analysis.gate import BaselineError, GateResult, GateSettings, Ser
 from lanemodel.analysis.outcome import Comparison, SuiteOutcome, summarise_session
 from lanemodel.engine.cgroup import resident_bytes
 from lanemodel.engine.progress import Progress
-from lanemodel.records import Launch, LaunchSeries, launch_name, warmup_name
+from lanemodel.records import Launch, LaunchSeries, RunConfig, launch_name, warmup_name
 from lanemodel.session.abtest import CURRENT, REF, ABSession
 from lanemodel.session.errors import LaunchFailed, NotRun
 from lanemodel.session.memory import MemoryPlan
@@ -73,6 +73,15 @@ def projected_seconds(launches: list[Launch], count: int) -> float:
     return count * sum(walls) / len(walls) if walls else 0.0
 
 
+def run_config_once(opts: SweepSettings) -> Callable[[], RunConfig]:
+    """This run's RunConfig, built on the first call (it reads the machine and imports torch) and kept."""
+    from functools import cache
+
+    from lanemodel.session.runs import run_config
+
+    return cache(lambda: run_config(opts))
+
+
 class SessionClock:
     """Seconds since the session's first launch: what --scaling-session-budget-s counts."""
 
@@ -95,8 +104,9 @@ class ScalingSession:
                  against: Against | None = None, cores: int = 1, write: Callable[[str], None] | None = None,
                  live: bool | None = None, clock: Callable[[], float] = time.perf_counter,
                  series_name: Callable[[Key], str] = lambda key: f"{key[0]}-ws{key[1]}",
-                 memory: MemoryPlan | None = None):
+                 memory: MemoryPlan | None = None, config: Callable[[], RunConfig] | None = None):
         self.opts, self.gate, self.launcher, self.against = opts, gate, launcher, against
+        self.config = config or run_config_once(opts)   # this run's set-up, built when first needed
         self.memory = memory                          # what the ranks hold; None: memory is not planned
         self.order = order                            # the keys this session measures, in order
         self.planned = {(policy, ws) for policy in opts.launch.threads for ws in opts.launch.world_sizes}
@@ -368,8 +378,6 @@ class ScalingSession:
     def conclude(self) -> SuiteOutcome | None:
         """Analysis, gate, plots and REPORT.md from everything measured, once; None when nothing was."""
         from lanemodel.session.conclude import write_outcome
-        from lanemodel.session.runs import run_config
-
         if self._outcome is not None or not self.series:
             return self._outcome
         result = None
@@ -379,7 +387,7 @@ class ScalingSession:
                 result = self.against.judge(current, self.gate)
             except BaselineError as exc:       # nothing shared: the run is not gated, and says so
                 result = GateResult([], [], refused=str(exc))
-        outcome = summarise_session(self.series, run_config(self.opts).as_json(), result, self.gate, self.baseline_name,
+        outcome = summarise_session(self.series, self.config().as_json(), result, self.gate, self.baseline_name,
                                     self.extra_launches,
                                     probes=probes_from(self.rank_alone, self.bandwidth, self.allreduce))
         outcome.files.update(self.traces)
