@@ -147,7 +147,7 @@ def predicted_bytes(value: LeverValue, shapes: list[tuple[int, ...]], element_by
 
 def gradient_shapes(cfg: TrainConfig) -> list[tuple[int, ...]]:
     """The shapes of the model's trainable parameters: what DDP all-reduces."""
-    from lanemodel.training.model import LaneNet, get_preset
+    from lanemodel.training.train import build_workload
 
-    model = LaneNet(get_preset(cfg.preset, cfg.use_aux))
+    model = build_workload(cfg).model()
     return [tuple(p.shape) for p in model.parameters() if p.requires_grad]

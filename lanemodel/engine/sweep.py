@@ -16,8 +16,7 @@ from lanemodel.engine.threads import available_cpus, is_oversubscribed, plan_thr
 from lanemodel.engine.worktree import RefCode
 from lanemodel.records import Launch, StepRecord, save_launch
 from lanemodel.training.config import TrainConfig
-from lanemodel.training.data import build_frame_cache
-from lanemodel.training.model import get_preset
+from lanemodel.training.train import prepare_data
 
 DEFAULT_DROP_WARMUP = 2
 
@@ -70,7 +69,7 @@ def _launch_and_record(cfg: TrainConfig, policy: str | int, plans: list, cpus: l
                        timeout_s: float, drop_warmup: int, **launch_options) -> Launch:
     """One launch of len(plans) ranks, recorded; a failed launch raises SweepError with its partial record.
     Either record says which code version (--scaling-ab) and which emulated nodes ran it."""
-    build_frame_cache(cfg.data_dir, get_preset(cfg.preset, cfg.use_aux))  # decode once, outside the timed launch
+    prepare_data(cfg)     # the lane detector's frames decoded once, outside the timed launch
     try:
         outcome = launch_ranks(cfg, plans, run_dir, timeout_s, **launch_options)
     except LaunchError as exc:

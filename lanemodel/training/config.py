@@ -14,6 +14,7 @@ def knob(default, help_text: str):
     return field(default=default, metadata={"help": help_text})
 
 
+LANE_WORKLOAD = "lanemodel.training.lane:LaneDetection"     # the default workload (``contract``)
 COMM_HOOKS = ("none", "fp16", "bf16", "powersgd")
 HALF_DTYPES = {"fp16": "float16", "bf16": "bfloat16"}     # the compressing hooks and the torch dtype they send
 
@@ -36,8 +37,11 @@ def parse_comm_hook(text: str) -> tuple[str, int]:
 class TrainConfig:
     """One training run. Strong scaling splits ``global_batch`` across ranks; weak gives each rank ``rank_batch``."""
 
-    data_dir: str
+    data_dir: str                      # the lane detector's TuSimple-format data set
     preset: str = "tiny"
+    workload: str = LANE_WORKLOAD      # MODULE:ATTR of the contract (``training.contract``)
+    workload_dir: str = ""             # imported from this directory first (where the session runs, or REF's tree)
+    frames: str = "cache"              # the lane detector's frames: cache (decoded once) or jpeg (at every step)
     steps: int = 20
     scaling: str = "strong"
     global_batch: int = 8
@@ -100,6 +104,14 @@ class TrainConfig:
                              f"steps), got {self.powersgd_start_iter}")
         if self.accumulate < 1:
             raise ValueError(f"accumulate must be at least 1 micro-batch per step, got {self.accumulate}")
+
+    def workload_options(self) -> dict:
+        """What the workload's class is called with: the lane detector's preset and data; a workload of one's
+        own is called without arguments."""
+        if self.workload != LANE_WORKLOAD:
+            return {}
+        return {"data_dir": self.data_dir, "preset": self.preset, "use_aux": self.use_aux,
+                "channels_last": self.channels_last, "frames": self.frames}
 
     def micro_batch_size(self, world_size: int) -> int:
         """The batch of one forward/backward: the rank's batch split ``accumulate`` ways, evenly or refused."""

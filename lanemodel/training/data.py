@@ -105,7 +105,8 @@ def load_frame_cache(data_dir: str | Path, spec: ModelSpec, split: str = "train"
 
 
 class CachedLaneDataset(torch.utils.data.Dataset):
-    """Indexes the cache; returns uint8 CHW images so batches stay small until normalised."""
+    """Indexes the cache: items ``(uint8 CHW image, (row-anchor target, mask or empty))``, so batches stay small
+    until the model normalises them."""
 
     def __init__(self, cache: FrameCache):
         self.cache = cache
@@ -117,7 +118,7 @@ class CachedLaneDataset(torch.utils.data.Dataset):
         image = torch.from_numpy(np.array(self.cache.images[i])).permute(2, 0, 1)
         cls = torch.from_numpy(self.cache.cls_targets[i])
         seg = torch.from_numpy(self.cache.seg_targets[i]) if self.cache.seg_targets is not None else torch.empty(0)
-        return image, cls, seg
+        return image, (cls, seg)
 
 
 def normalise(images: torch.Tensor) -> torch.Tensor:

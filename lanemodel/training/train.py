@@ -1,6 +1,8 @@
 """One rank's training loop: the same code runs alone (no DDP) or as one DDP rank over gloo."""
 from __future__ import annotations
 
+import functools
+import json
 import math
 import time
 from collections.abc import Callable
@@ -13,13 +15,11 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler
 
 from lanemodel.records import StepRecord
-from lanemodel.training import cpucounters
+from lanemodel.training import contract, cpucounters
 from lanemodel.training.commhook import CommStep, CommTimer, register_hook
 from lanemodel.training.config import TrainConfig, parse_comm_hook
-from lanemodel.training.data import CachedLaneDataset, load_frame_cache, normalise
+from lanemodel.training.contract import Workload, split_batch
 from lanemodel.training.extrawork import burn_cpu
-from lanemodel.training.losses import lane_loss
-from lanemodel.training.model import LaneNet, get_preset
 from lanemodel.training.profiling import StepTracer
 
 
@@ -46,11 +46,27 @@ def warmup_cosine(warmup_iters: int, total_steps: int):
     return factor
 
 
-def build_model(cfg: TrainConfig, ctx: RankContext) -> tuple[torch.nn.Module, CommTimer | None]:
+def build_workload(cfg: TrainConfig) -> Workload:
+    return contract.build(cfg.workload, cfg.workload_dir, cfg.workload_options())
+
+
+def prepare_data(cfg: TrainConfig) -> None:
+    """The workload's data set made once in this process before the first launch: what it does once (the lane
+    detector decodes its frames into a cache) is then not inside any timed launch."""
+    _prepared(cfg.workload, cfg.workload_dir, json.dumps(cfg.workload_options(), sort_keys=True))
+
+
+@functools.cache
+def _prepared(spec: str, directory: str, options: str) -> None:
+    contract.build(spec, directory, json.loads(options)).dataset()
+
+
+def build_model(cfg: TrainConfig, ctx: RankContext, workload: Workload | None = None
+                ) -> tuple[torch.nn.Module, CommTimer | None]:
+    """The workload's model, seeded alike on every rank, in DDP with the configured buckets and hook."""
+    workload = workload or build_workload(cfg)
     torch.manual_seed(cfg.seed)
-    model = LaneNet(get_preset(cfg.preset, cfg.use_aux))
-    if cfg.channels_last:
-        model = model.to(memory_format=torch.channels_last)
+    model = workload.model()
     if not ctx.distributed:
         return model, None
     model = DistributedDataParallel(model, bucket_cap_mb=cfg.bucket_cap_mb, static_graph=cfg.static_graph,
@@ -65,20 +81,23 @@ def build_model(cfg: TrainConfig, ctx: RankContext) -> tuple[torch.nn.Module, Co
     return model, timer
 
 
-def build_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """Adam as UFLD trains it (``adam_impl``: per-tensor loop, foreach, or the fused CPU kernel), or plain SGD."""
+def build_optimizer(model: torch.nn.Module, cfg: TrainConfig, workload: Workload) -> torch.optim.Optimizer:
+    """The workload's own optimizer when it has one; else Adam as UFLD trains it (``adam_impl``: per-tensor loop,
+    foreach, or the fused CPU kernel), or plain SGD."""
+    if callable(getattr(workload, "optimizer", None)):
+        return workload.optimizer(model.parameters())
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     impl = {"loop": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}[cfg.adam_impl]
     return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, **impl)
 
 
-def build_loader(cfg: TrainConfig, ctx: RankContext) -> tuple[DataLoader, DistributedSampler]:
-    dataset = CachedLaneDataset(load_frame_cache(cfg.data_dir, get_preset(cfg.preset, cfg.use_aux)))
+def build_loader(cfg: TrainConfig, ctx: RankContext, workload: Workload) -> tuple[DataLoader, DistributedSampler]:
+    dataset = workload.dataset()
     batch = cfg.rank_batch_size(ctx.world_size)
     cfg.micro_batch_size(ctx.world_size)       # accumulate must split the rank's batch evenly
     if len(dataset) < batch * ctx.world_size:
-        raise ValueError(f"data set {cfg.data_dir} has {len(dataset)} frames, fewer than one global batch "
+        raise ValueError(f"the data set of {cfg.workload} has {len(dataset)} frames, fewer than one global batch "
                          f"of {batch * ctx.world_size}")
     sampler = DistributedSampler(dataset, num_replicas=ctx.world_size, rank=ctx.rank, shuffle=True,
                                  seed=cfg.seed, drop_last=True)
@@ -96,18 +115,18 @@ def batches(loader: DataLoader, sampler: DistributedSampler):
         epoch += 1
 
 
-def forward_backward(model: torch.nn.Module, images: torch.Tensor, cls_target: torch.Tensor,
-                     seg_target: torch.Tensor, accumulate: int) -> tuple[torch.Tensor, float]:
-    """The rank's batch through forward and backward: (its mean loss, seconds in forward). With ``accumulate``
-    K, as K micro-batches whose gradients add up locally (DDP's no_sync) until the last one's backward
-    all-reduces them: the same gradient as one batch, one all-reduce, K smaller forwards and backwards."""
-    seg = seg_target.chunk(accumulate) if seg_target.numel() else [None] * accumulate
+def forward_backward(model: torch.nn.Module, workload: Workload, inputs, target,
+                     accumulate: int) -> tuple[torch.Tensor, float]:
+    """The rank's batch through forward and backward: (its mean loss, seconds in forward and loss). With
+    ``accumulate`` K, as K micro-batches whose gradients add up locally (DDP's no_sync) until the last one's
+    backward all-reduces them: the same gradient as one batch, one all-reduce, K smaller forwards and backwards."""
     total, forward_s = torch.zeros(()), 0.0
-    for index, micro in enumerate(zip(images.chunk(accumulate), cls_target.chunk(accumulate), seg)):
+    micro_batches = zip(split_batch(inputs, accumulate), split_batch(target, accumulate))
+    for index, (micro_inputs, micro_target) in enumerate(micro_batches):
         last = index == accumulate - 1
         with nullcontext() if last or not isinstance(model, DistributedDataParallel) else model.no_sync():
             started = time.perf_counter()
-            loss = lane_loss(model(micro[0]), micro[1], micro[2]) / accumulate
+            loss = workload.loss(model(micro_inputs), micro_target) / accumulate
             forward_s += time.perf_counter() - started
             loss.backward()
         total += loss.detach()
@@ -131,12 +150,13 @@ class TrainResult:
 def train(cfg: TrainConfig, ctx: RankContext, recorder: RecordSink | None = None,
           before_step: Callable[[int], None] | None = None) -> TrainResult:
     """Run the configured steps, timing every phase; records are also streamed to ``recorder``."""
-    model, timer = build_model(cfg, ctx)
-    loader, sampler = build_loader(cfg, ctx)
+    workload = build_workload(cfg)
+    model, timer = build_model(cfg, ctx, workload)
+    loader, sampler = build_loader(cfg, ctx, workload)
     total_steps = len(loader) if cfg.one_epoch else cfg.steps
-    optimizer = build_optimizer(model, cfg)
+    optimizer = build_optimizer(model, cfg, workload)
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, warmup_cosine(cfg.warmup_iters, total_steps))
-    memory_format = torch.channels_last if cfg.channels_last else torch.contiguous_format
+    batch = cfg.rank_batch_size(ctx.world_size)
     model.train()
     records: list[StepRecord] = []
     stream = batches(loader, sampler)
@@ -147,10 +167,9 @@ def train(cfg: TrainConfig, ctx: RankContext, recorder: RecordSink | None = None
                 before_step(step)
             start_wall, t0, cpu_before = time.time(), time.perf_counter(), cpucounters.sample()
             first_start = t0 if first_start is None else first_start
-            images, cls_target, seg_target = next(stream)
-            images = normalise(images).contiguous(memory_format=memory_format)
+            inputs, target = next(stream)
             t1 = time.perf_counter()
-            loss, forward_s = forward_backward(model, images, cls_target, seg_target, cfg.accumulate)
+            loss, forward_s = forward_backward(model, workload, inputs, target, cfg.accumulate)
             t3 = time.perf_counter()
             lr = optimizer.param_groups[0]["lr"]
             optimizer.step()
@@ -165,7 +184,7 @@ def train(cfg: TrainConfig, ctx: RankContext, recorder: RecordSink | None = None
                 t4 = time.perf_counter()
             cpu = cpucounters.step_fields(cpu_before, cpucounters.sample())
             record = StepRecord(
-                step=step, loss=loss.item(), batch_size=len(images), global_batch_size=len(images) * ctx.world_size,
+                step=step, loss=loss.item(), batch_size=batch, global_batch_size=batch * ctx.world_size,
                 lr=lr, step_time=t4 - t0, total_elapsed=t4 - first_start, start_time=start_wall,
                 end_time=start_wall + (t4 - t0), data_time=t1 - t0, forward_time=forward_s,
                 backward_time=t3 - t1 - forward_s,

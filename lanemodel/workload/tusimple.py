@@ -319,3 +319,8 @@ def image_path(root, label: LaneLabel) -> Path:
         raise _error(label.source, label.line, f"image not found: {path}")
     return path
 
+
+
+def missing_images(root, labels: Iterable[LaneLabel]) -> list[LaneLabel]:
+    """The labels whose image is not at ``root / raw_file``, in label order."""
+    return [label for label in labels if not (Path(root) / label.raw_file).is_file()]
