@@ -32,10 +32,13 @@ def scaling_session(request: pytest.FixtureRequest) -> ScalingSession:
 
 @pytest.fixture(scope="session")
 def lane_data(suite_options: SweepSettings) -> Path:
-    """The synthetic TuSimple-format data set the performance group trains on, made once and reused."""
-    from lanemodel.session.runs import prepare_results_dir
+    """The data set the performance group trains on (the synthetic one made once and reused, or --data), the
+    previous run's results cleared."""
+    from lanemodel.session.runs import data_dir, prepare_results_dir, synthesize_data
 
-    return prepare_results_dir(suite_options)
+    prepare_results_dir(suite_options)
+    synthesize_data(suite_options)
+    return data_dir(suite_options)
 
 
 @pytest.fixture(scope="session")

@@ -41,7 +41,7 @@ class PerformanceRunner:
         self.opts, self.data_dir = opts, data_dir
 
     def launch(self, name: str, policy: str, world_size: int, spawn: str | None = None, **overrides) -> Launch:
-        cfg = train_config(self.opts, self.data_dir, **overrides)
+        cfg = train_config(self.opts, **overrides)
         launch, error = run_one_launch(self.opts, cfg, policy, world_size, f"perf_{name}", spawn)
         if error:
             raise RuntimeError(error)

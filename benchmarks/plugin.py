@@ -112,6 +112,7 @@ def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config
             keys = [_key(item) for item in items if item.get_closest_marker(MARKER)]
             shell.session = open_session(shell.settings, keys=keys, saved=bench_storage.saved_runs(config),
                                          root=config.rootpath, write=write, live=live,
+                                         inspect_workload=not config.option.collectonly,
                                          series_name=lambda key: f"test_ddp_scaling[{key[0]}-ws{key[1]}]")
             shell.adopt(shell.session)
             _in_session_order(items, shell.session.order)

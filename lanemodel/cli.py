@@ -11,6 +11,7 @@ from pathlib import Path
 
 from lanemodel.settings import (
     BY_NAME,
+    LANE_WORKLOAD,
     OPTIONS,
     SettingsError,
     SweepSettings,
@@ -63,8 +64,8 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
                                help=argparse_help(f"{spec.metadata['help']} (default {spec.default})"))
 
 
-def training_config(args: argparse.Namespace, settings: SweepSettings, data_dir: Path,
-                    world_sizes: tuple[int, ...] = (1,)) -> TrainConfig:
+def training_config(args: argparse.Namespace, settings: SweepSettings, world_sizes: tuple[int, ...] = (1,),
+                    **fixed) -> TrainConfig:
     """The training knobs as given, refused before any launch when one cannot run: a bad value, an
     accumulation that does not split a world size's per-rank batch, a hook gloo cannot all-reduce here."""
     from lanemodel.engine.hookcheck import check_comm_hook
@@ -72,7 +73,7 @@ def training_config(args: argparse.Namespace, settings: SweepSettings, data_dir:
 
     knobs = {spec.name: getattr(args, spec.name) for spec in fields(TrainConfig) if "help" in spec.metadata}
     try:
-        cfg = train_config(settings, data_dir, **knobs)
+        cfg = train_config(settings, **knobs, **fixed)
         for world_size in world_sizes:
             cfg.micro_batch_size(world_size)
         check_comm_hook(cfg.comm_hook)
@@ -81,7 +82,7 @@ def training_config(args: argparse.Namespace, settings: SweepSettings, data_dir:
     return cfg
 
 
-TRAIN_SETTINGS = ("preset", "steps", "global_batch", "inject_step_slowdown")
+TRAIN_SETTINGS = ("data", "preset", "steps", "global_batch", "inject_step_slowdown")
 
 
 def settings_from(args: argparse.Namespace, names: tuple[str, ...] | None = None, sweep_defaults: bool = False,
@@ -145,7 +146,8 @@ def cmd_train(args: argparse.Namespace) -> int:
     from lanemodel.training.train import RankContext, build_model, train
 
     data_dir = existing_data_dir(args.data)
-    cfg = training_config(args, settings_from(args, TRAIN_SETTINGS, drop_warmup="0"), data_dir)
+    # One process, to score the model: the frames decoded once, as the evaluation reads them.
+    cfg = training_config(args, settings_from(args, TRAIN_SETTINGS, drop_warmup="0"), frames="cache")
     if args.threads:
         torch.set_num_threads(args.threads)
     scores = {}
@@ -179,7 +181,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     from lanemodel.engine.interrupts import terminate_as_interrupt
     from lanemodel.session.errors import SessionError
     from lanemodel.session.opening import check_launcher, check_measurable, open_session
-    from lanemodel.workload.synthset import write_synthetic_dataset
+    from lanemodel.session.runs import data_dir, synthesize_data
 
     settings = settings_from(args, sweep_defaults=args.rounds is None)
     try:
@@ -190,20 +192,19 @@ def cmd_sweep(args: argparse.Namespace) -> int:
     if len(settings.launch.threads) != 1:
         raise UsageError(f"--threads: a sweep measures one policy, got {','.join(settings.launch.threads)}")
     out = writable_dir(settings.outputs.results_dir)
-    data_dir = existing_data_dir(args.data) if args.data else None
-    cfg = training_config(args, settings, data_dir or out / "data", settings.launch.world_sizes)
+    cfg = training_config(args, settings, settings.launch.world_sizes)
     knobs = {spec.name: getattr(cfg, spec.name) for spec in fields(TrainConfig) if "help" in spec.metadata}
+    if not settings.workload.data and settings.workload.spec == LANE_WORKLOAD:
+        print(f"synthesizing {args.frames} frames into {data_dir(settings)}")
+        synthesize_data(settings, frames=args.frames)
     with ExitStack() as stack:
         stack.enter_context(terminate_as_interrupt())     # SIGTERM unwinds, so ranks and namespaces go
         stack.callback(shutdown_fork_server)
         try:
-            session = open_session(settings, data_dir=data_dir or out / "data", knobs=knobs)
+            session = open_session(settings, knobs=knobs)
         except SessionError as exc:
             raise UsageError(str(exc)) from None
         stack.callback(session.close)
-        if data_dir is None:
-            print(f"synthesizing {args.frames} frames into {out / 'data'}")
-            write_synthetic_dataset(out / "data", frames=args.frames, seed=args.seed)
         return _run_sweep(session, out)
 
 
@@ -279,7 +280,6 @@ def build_parser() -> argparse.ArgumentParser:
         if option.scope == "sweep" and option.name not in ("preset", "steps", "global_batch"):
             default = option.default if option.sweep_default is None else option.sweep_default
             sweep.add_argument(option.flag, default=None, help=argparse_help(f"{option.help} (default {default})"))
-    sweep.add_argument("--data", help="TuSimple-format data set (default: synthesize one)")
     sweep.add_argument("--frames", type=int, default=64, help="frames to synthesize when --data is not given")
     sweep.set_defaults(run=cmd_sweep)
     return parser

@@ -230,10 +230,10 @@ def load_results_dir(results_dir: str | Path) -> LaunchSeries:
     return series
 
 
-def _comparable(default=MISSING):
+def _comparable(default=MISSING, recorded_only: bool = False):
     """A RunConfig field two runs must share to be compared (``default``: what a saved run without the field, from
-    before it existed, was measured with)."""
-    return field(default=default, metadata={"comparable": True})
+    before it existed, was measured with; ``recorded_only``: compared only where both runs recorded it)."""
+    return field(default=default, metadata={"comparable": True, "recorded_only": recorded_only})
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -242,6 +242,12 @@ class RunConfig:
     and the definition of comparability: two runs are compared only where every comparable field is equal.
     Injected slowdowns are not comparable fields: they stand for a code change the gate must catch."""
 
+    workload: str | None = _comparable(None, recorded_only=True)    # MODULE:ATTR of the workload
+    workload_name: str | None = None
+    parameters: int | None = _comparable(None, recorded_only=True)
+    parameter_shapes: str | None = _comparable(None, recorded_only=True)  # digest of every parameter's shape
+    data: str | None = None                         # the workload's account of its data set
+    data_items: int | None = None
     cpu_model: str | None = _comparable()
     cores_available: int | None = _comparable()
     cores_source: str | None = None                 # the affinity mask or the CPU quota, as found
@@ -283,6 +289,12 @@ class RunConfig:
         return cls(**{**missing, **given})
 
     def differences(self, other: RunConfig) -> list[tuple[str, object, object]]:
-        """(field, this value, other value) for every comparable field on which the two runs differ."""
+        """(field, this value, other value) for every comparable field on which the two runs differ; a field
+        runs saved before it existed do not record is compared only where both runs recorded it."""
+        def differs(spec) -> bool:
+            mine, theirs = getattr(self, spec.name), getattr(other, spec.name)
+            if spec.metadata.get("recorded_only") and (mine is None or theirs is None):
+                return False
+            return mine != theirs
         return [(spec.name, getattr(self, spec.name), getattr(other, spec.name)) for spec in fields(self)
-                if spec.metadata.get("comparable") and getattr(self, spec.name) != getattr(other, spec.name)]
+                if spec.metadata.get("comparable") and differs(spec)]

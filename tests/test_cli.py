@@ -20,7 +20,7 @@ from lanemodel.cli import main
     (["--preset", "huge"], "--preset: unknown value 'huge'"),
     (["--threads", "many"], "--threads: thread policy must be naive, tuned or a positive integer, got 'many'"),
     (["--threads", "tuned,naive"], "a sweep measures one policy"),
-    (["--data", "/nonexistent/tusimple"], "data directory /nonexistent/tusimple does not exist"),
+    (["--data", "/nonexistent/tusimple"], "--data /nonexistent/tusimple: no such directory"),
     (["--steps", "2"], "--drop-warmup 2 leaves no step of --steps 2 to measure"),
     (["--steps", "0"], "--steps must be >= 1, got 0"),
     (["--global-batch", "x"], "--global-batch: 'x' is not a whole number"),

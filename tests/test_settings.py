@@ -6,6 +6,7 @@ import pytest
 
 from lanemodel.records import RunConfig
 from lanemodel.settings import (
+    LANE_WORKLOAD,
     OPTIONS,
     LaunchSettings,
     SettingsError,
@@ -27,7 +28,8 @@ def test_every_option_lands_in_one_field_of_its_group():
 
 def test_a_group_checks_itself_when_built():
     with pytest.raises(SettingsError, match="--drop-warmup 4 leaves no step of --steps 4"):
-        WorkloadSettings(preset="tiny", steps=4, drop_warmup=4, global_batch=16, scaling="strong",
+        WorkloadSettings(preset="tiny", spec=LANE_WORKLOAD, data="", steps=4, drop_warmup=4, global_batch=16,
+                         scaling="strong",
                          inject_comm_delay_ms=0.0, inject_step_slowdown=0.0)
     with pytest.raises(SettingsError, match="--nodes 2 runs one torchrun agent per emulated node"):
         LaunchSettings(world_sizes=(2,), threads=("tuned",), spawn="fresh", launcher="embedded", slurm_partition="",

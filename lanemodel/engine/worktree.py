@@ -55,12 +55,23 @@ class RefCode:
     commit: str         # the full commit id it resolved to
     path: Path          # the worktree directory ranks of REF run in
     config_fields: frozenset[str] | None = None    # REF's TrainConfig fields, once probed
+    repo: Path | None = None                       # the repository's top directory REF was checked out of
 
     def config_json(self, config: dict) -> str:
         """The training config as REF's ranks read it: without the fields REF does not know (each of them at
-        its default, which ``check_serves`` made sure of: that is how REF behaves anyway)."""
+        its default, which ``check_serves`` made sure of: that is how REF behaves anyway), and the workload
+        imported from REF's tree where the working tree's run imports it from the repository."""
         keep = config if self.config_fields is None else {k: v for k, v in config.items() if k in self.config_fields}
+        if keep.get("workload_dir") and self.repo is not None:
+            keep = {**keep, "workload_dir": str(self.in_tree(Path(keep["workload_dir"])))}
         return json.dumps(keep, sort_keys=True)
+
+    def in_tree(self, directory: Path) -> Path:
+        """``directory`` of the repository, as the same directory in REF's worktree (outside it: unchanged)."""
+        try:
+            return self.path / directory.resolve().relative_to(self.repo)
+        except ValueError:
+            return directory
 
     @property
     def label(self) -> str:
@@ -98,7 +109,7 @@ def checkout(repo: str | Path, ref: str) -> Iterator[RefCode]:
     path = Path(tempfile.mkdtemp(prefix=WORKTREE_PREFIX))
     try:
         _git(repo, "worktree", "add", "--detach", "--force", str(path), commit)
-        yield RefCode(ref, commit, path)
+        yield RefCode(ref, commit, path, repo=repo.resolve())
     finally:
         remove(repo, path)
 

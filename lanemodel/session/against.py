@@ -106,7 +106,7 @@ def check_out_ref(root: Path, opts: SweepSettings, cleanup: ExitStack) -> ABSess
 
     try:
         code = cleanup.enter_context(checkout(root, opts.ab.ref))
-        config = asdict(train_config(opts, Path(opts.outputs.results_dir) / "data"))
+        config = asdict(train_config(opts))
         defaults = {name: f.default for name, f in TrainConfig.__dataclass_fields__.items()}
         code = check_serves(code, READABLE_VERSIONS, config, defaults)
     except RefError as exc:

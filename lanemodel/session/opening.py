@@ -76,6 +76,46 @@ def check_memory(opts: SweepSettings) -> MemoryPlan:
     return plan
 
 
+def check_data(opts: SweepSettings) -> None:
+    """--data: a directory in TuSimple's layout whose every labelled image is there and which holds at least one
+    global batch of frames; refused naming the input and what is wrong."""
+    from lanemodel.training.config import TrainConfig
+    from lanemodel.training.data import split_label_files
+    from lanemodel.workload.tusimple import TuSimpleFormatError, missing_images, read_label_files
+
+    if not opts.workload.data:
+        return
+    root = Path(opts.workload.data)
+    if not root.is_dir():
+        raise SessionError(f"--data {root}: no such directory")
+    try:
+        labels = read_label_files(split_label_files(root, "train"))
+    except (TuSimpleFormatError, FileNotFoundError) as exc:
+        raise SessionError(f"--data {root}: {exc}") from None
+    if missing := missing_images(root, labels):
+        raise SessionError(f"--data {root}: {len(missing)} of {len(labels)} labelled images are missing, the first "
+                           f"{root / missing[0].raw_file} (named at {missing[0].source}:{missing[0].line})")
+    batch = TrainConfig("", scaling=opts.workload.scaling, global_batch=opts.workload.global_batch,
+                        rank_batch=opts.workload.global_batch)
+    needed = max(batch.global_batch_size(ws) for ws in opts.launch.world_sizes)
+    if len(labels) < needed:
+        raise SessionError(f"--data {root}: {len(labels)} training frames, fewer than one global batch of {needed}")
+
+
+def check_workload(opts: SweepSettings) -> None:
+    """The workload imported, built and one batch of it trained in this process (``training.contract``);
+    refused with what is wrong, before any launch."""
+    from lanemodel.session.runs import synthesize_data, workload_info
+    from lanemodel.training.contract import WorkloadError
+
+    check_data(opts)
+    synthesize_data(opts)
+    try:
+        workload_info(opts)
+    except WorkloadError as exc:
+        raise SessionError(str(exc)) from None
+
+
 def make_nodes(opts: SweepSettings, cleanup: ExitStack):
     """The emulated nodes every launch runs on (--nodes K > 1), removed when ``cleanup`` closes; else None."""
     from lanemodel.engine.netns import NodesError, emulated_nodes
@@ -89,18 +129,21 @@ def make_nodes(opts: SweepSettings, cleanup: ExitStack):
 
 
 def open_session(opts: SweepSettings, *, keys: list[Key] | None = None, saved: SavedRuns | None = None,
-                 root: Path | None = None, data_dir: Path | None = None, cores: int | None = None,
+                 root: Path | None = None, cores: int | None = None,
                  write: Callable[[str], None] | None = None, live: bool | None = None,
-                 series_name: Callable[[Key], str] | None = None, knobs: dict | None = None) -> ScalingSession:
+                 series_name: Callable[[Key], str] | None = None, knobs: dict | None = None,
+                 inspect_workload: bool = True) -> ScalingSession:
     """The session for ``keys`` (default: every policy and world size), refused with a SessionError before any
-    launch when it cannot run; REF's worktree and the emulated nodes go when the session closes. ``data_dir``:
-    the data set to train on (default: a synthetic one in the results directory); ``knobs``: training knobs
-    every launch sets."""
+    launch when it cannot run; REF's worktree and the emulated nodes go when the session closes. ``knobs``:
+    training knobs every launch sets; ``inspect_workload`` False: the workload is not imported and tried now (a
+    session that only lists what it would launch)."""
     from lanemodel.engine.threads import available_cpus
 
     check_measurable(opts)
     gate = gate_settings(opts)
     memory = check_memory(opts)
+    if inspect_workload:
+        check_workload(opts)
     config = run_config_once(opts)
     cleanup = ExitStack()
     try:
@@ -111,7 +154,7 @@ def open_session(opts: SweepSettings, *, keys: list[Key] | None = None, saved: S
     except BaseException:
         cleanup.close()
         raise
-    session = ScalingSession(opts, gate, EngineLauncher(opts, data_dir, nodes, knobs), order=order, against=against,
+    session = ScalingSession(opts, gate, EngineLauncher(opts, nodes, knobs), order=order, against=against,
                              cores=cores or len(available_cpus()), write=write, live=live,
                              memory=memory, config=config, **({"series_name": series_name} if series_name else {}))
     session.cleanup.enter_context(cleanup)
@@ -126,7 +169,7 @@ def check_levers(opts: SweepSettings) -> tuple:
     try:
         check_batch_splits(opts)
         values = parse_levers(opts.levers.spec)
-        check_runnable(values, train_config(opts, Path(opts.outputs.results_dir) / "data"), opts.launch.world_sizes)
+        check_runnable(values, train_config(opts), opts.launch.world_sizes)
     except SettingsError as exc:
         raise SessionError(str(exc)) from None
     return values

@@ -2,6 +2,8 @@
 the session (a test gives the session a fake launcher instead)."""
 from __future__ import annotations
 
+import functools
+import json
 import shutil
 import statistics
 from dataclasses import asdict
@@ -11,7 +13,7 @@ from typing import TYPE_CHECKING
 from lanemodel.analysis.outcome import PROBE_DIR  # the cause probes
 from lanemodel.analysis.stats import median_of_launches
 from lanemodel.records import Launch, RunConfig, metrics_path, save_launch
-from lanemodel.settings import SweepSettings
+from lanemodel.settings import LANE_WORKLOAD, SweepSettings
 
 if TYPE_CHECKING:
     from lanemodel.engine.worktree import RefCode
@@ -25,12 +27,15 @@ LEVER_DIR = "levers"    # the lever study's launches (--levers)
 
 
 def run_config(opts: SweepSettings) -> RunConfig:
-    """The run's configuration and machine, saved with the results and checked before comparing."""
+    """The run's configuration, machine and workload, saved with the results and checked before comparing."""
     from lanemodel.engine.machine import machine_info
 
     machine = machine_info()
     workload, launch, plan = opts.workload, opts.launch, opts.plan
-    return RunConfig(cpu_model=machine["cpu_model"], cores_available=machine["cores_available"],
+    info = workload_info(opts)
+    return RunConfig(workload=info.spec, workload_name=info.name, parameters=info.parameters,
+                     parameter_shapes=info.shapes_sha256, data=info.data, data_items=info.items,
+                     cpu_model=machine["cpu_model"], cores_available=machine["cores_available"],
                      cores_source=machine["cores_source"], memory_source=machine["memory_source"],
                      physical_cores=machine["physical_cores"], logical_cores=machine["logical_cores"],
                      torch=machine["torch"], preset=workload.preset, scaling=workload.scaling, spawn=launch.spawn,
@@ -51,11 +56,36 @@ def slurm_nodes(launcher: str) -> int | None:
     return allocation_nodes() if launcher == "slurm" else None
 
 
-def prepare_results_dir(opts: SweepSettings, synthesize: bool = True) -> Path:
-    """Clear the previous run's artefacts (the report must describe this run only); make the synthetic data
-    once (unless the session trains on a data set of its own)."""
+def data_dir(opts: SweepSettings) -> Path:
+    """The lane detector's data set: --data, or the synthetic one in the results directory."""
+    return Path(opts.workload.data or Path(opts.outputs.results_dir) / "data").resolve()
+
+
+def synthesize_data(opts: SweepSettings, frames: int = SYNTH_FRAMES) -> None:
+    """The synthetic frames, made once in the results directory, where the lane detector trains without --data."""
     from lanemodel.workload.synthset import write_synthetic_dataset
 
+    data = data_dir(opts)
+    if not opts.workload.data and not (data / "label_data.json").exists():
+        write_synthetic_dataset(data, frames=frames, seed=SYNTH_SEED)
+
+
+def workload_info(opts: SweepSettings):
+    """The workload checked in this process (``training.contract.inspect``), once per process and workload."""
+    cfg = train_config(opts)
+    return _inspected(cfg.workload, cfg.workload_dir, json.dumps(cfg.workload_options(), sort_keys=True),
+                      cfg.global_batch_size(min(opts.launch.world_sizes)), cfg.seed)
+
+
+@functools.cache
+def _inspected(spec: str, directory: str, options: str, global_batch: int, seed: int):
+    from lanemodel.training.contract import inspect
+
+    return inspect(spec, directory, json.loads(options), global_batch, seed)
+
+
+def prepare_results_dir(opts: SweepSettings) -> None:
+    """Clear the previous run's artefacts (the report must describe this run only)."""
     out = Path(opts.outputs.results_dir)
     out.mkdir(parents=True, exist_ok=True)
     for old in out.glob("metrics_*.json"):
@@ -65,18 +95,17 @@ def prepare_results_dir(opts: SweepSettings, synthesize: bool = True) -> Path:
     for sub in ("plots", "runs", REF_DIR, PROBE_DIR, TRACE_DIR, LEVER_DIR):
         shutil.rmtree(out / sub, ignore_errors=True)
     (out / "REPORT.md").unlink(missing_ok=True)
-    data = out / "data"
-    if synthesize and not (data / "label_data.json").exists():
-        write_synthetic_dataset(data, frames=SYNTH_FRAMES, seed=SYNTH_SEED)
-    return data
 
 
-def train_config(opts: SweepSettings, data_dir: Path, **overrides) -> TrainConfig:
-    """The training every launch of this session runs, with per-measurement overrides."""
+def train_config(opts: SweepSettings, **overrides) -> TrainConfig:
+    """The training every launch of this session runs, with per-measurement overrides. A workload of one's own
+    is imported from the directory the session runs in."""
     from lanemodel.training.config import TrainConfig
 
     workload = opts.workload
-    settings = dict(data_dir=str(Path(data_dir).resolve()), preset=workload.preset, steps=workload.steps,
+    own = workload.spec != LANE_WORKLOAD
+    settings = dict(data_dir=str(data_dir(opts)), workload=workload.spec, workload_dir=str(Path.cwd()) if own else "",
+                    frames="jpeg" if workload.data else "cache", preset=workload.preset, steps=workload.steps,
                     scaling=workload.scaling, global_batch=workload.global_batch, rank_batch=workload.global_batch,
                     comm_delay_ms=workload.inject_comm_delay_ms, step_slowdown_pct=workload.inject_step_slowdown)
     return TrainConfig(**{**settings, **overrides})
@@ -198,23 +227,21 @@ class EngineLauncher:
     results directory); ``nodes``: the emulated nodes (--nodes) every launch is spread over; ``knobs``: training
     knobs every launch sets (``python -m lanemodel sweep --comm-hook ...``)."""
 
-    def __init__(self, opts: SweepSettings, data_dir: Path | None = None, nodes=None, knobs: dict | None = None):
+    def __init__(self, opts: SweepSettings, nodes=None, knobs: dict | None = None):
         self.opts, self.nodes, self.knobs = opts, nodes, dict(knobs or {})
         self.fault = ""              # KIND:RANK:STEP (``engine.rank``): how the tests make a launch misbehave
-        self.given_data = data_dir is not None
-        self.data_dir = Path(data_dir) if data_dir is not None else Path(opts.outputs.results_dir) / "data"
         self.prepared = False
 
     def prepare(self) -> None:
         """Before the first launch, once: the previous run's files cleared, the synthetic data made."""
         if not self.prepared:
             self.prepared = True
-            made = prepare_results_dir(self.opts, synthesize=not self.given_data)
-            self.data_dir = self.data_dir if self.given_data else made
+            prepare_results_dir(self.opts)
+            synthesize_data(self.opts)
 
     def train_config(self, **overrides) -> TrainConfig:
         self.prepare()
-        return train_config(self.opts, self.data_dir, **{**self.knobs, **overrides})
+        return train_config(self.opts, **{**self.knobs, **overrides})
 
     def launch(self, policy: str, world_size: int, name: str, *, steps: int | None = None,
                code: RefCode | None = None, on_step=None, overrides: dict | None = None,

@@ -1,5 +1,6 @@
 """A measurement's options, declared once (``options``), and its settings typed by concern (``groups``)."""
 from lanemodel.settings.groups import (
+    LANE_WORKLOAD,
     ABSettings,
     GateOptions,
     LaunchSettings,
@@ -33,7 +34,8 @@ from lanemodel.settings.options import (
     parse_world_sizes,
 )
 
-__all__ = ["ABSettings", "AUTO", "BY_NAME", "DEFAULT_SESSION_BUDGET_S", "GateOptions", "LAUNCHERS", "LaunchSettings",
+__all__ = ["LANE_WORKLOAD", "ABSettings", "AUTO",
+           "BY_NAME", "DEFAULT_SESSION_BUDGET_S", "GateOptions", "LAUNCHERS", "LaunchSettings",
            "LeverSettings", "MAX_ROUNDS", "OPTIONS", "Option", "OutputSettings", "PLANNED_MIN_ROUNDS", "PRECISE_ROUNDS",
            "PRESET_NAMES", "PlanSettings", "SCALING_MODES", "SPAWN_METHODS", "SettingsError", "SweepSettings",
            "WorkloadSettings", "argparse_help", "baseline_quality", "check_batch_splits", "check_policy",

@@ -10,11 +10,17 @@ class SettingsError(ValueError):
     """Bad option value found before any work started; the message names the option."""
 
 
+LANE_WORKLOAD = "lanemodel.training.lane:LaneDetection"     # the default workload (``training.contract``)
+
+
 @dataclass(frozen=True)
 class WorkloadSettings:
-    """What every launch trains: the model preset, steps, batch and how it scales, and injected slowdowns."""
+    """What every launch trains: the workload (the lane detector by default, its preset and data), steps, batch and
+    how it scales, and injected slowdowns."""
 
     preset: str
+    spec: str                       # MODULE:ATTR of the workload
+    data: str                       # the lane detector's TuSimple data set ("": synthetic frames)
     steps: int                      # training steps per launch
     drop_warmup: int                # first steps of a launch left out of the statistics
     global_batch: int               # strong: the global batch; weak: the per-rank batch
@@ -23,6 +29,9 @@ class WorkloadSettings:
     inject_step_slowdown: float     # percent added to every step's CPU work (the same)
 
     def __post_init__(self) -> None:
+        if self.data and self.spec != LANE_WORKLOAD:
+            raise SettingsError(f"--data is the lane detector's TuSimple data set; --workload {self.spec} makes its "
+                                f"own data in dataset()")
         if self.drop_warmup >= self.steps:
             raise SettingsError(f"--drop-warmup {self.drop_warmup} leaves no step of --steps {self.steps} to "
                                 f"measure; give more steps than warm-up steps")

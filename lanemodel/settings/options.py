@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from lanemodel.settings.groups import (
+    LANE_WORKLOAD,
     ABSettings,
     GateOptions,
     LaunchSettings,
@@ -122,6 +123,14 @@ def parse_thread_policies(flag: str, text: str) -> tuple[str, ...]:
     return policies
 
 
+def _workload_spec(flag: str, text: str) -> str:
+    module, sep, attr = text.strip().partition(":")
+    if not sep or not module or not attr or not all(part.isidentifier() for part in (*module.split("."),
+                                                                                    *attr.split("."))):
+        raise SettingsError(f"{flag}: {text!r} is not MODULE:ATTR (e.g. mymodel:MyWorkload)")
+    return text.strip()
+
+
 def _text(flag: str, text: str) -> str:
     return text
 
@@ -139,7 +148,14 @@ def _or_auto(parse: Callable[[str, str], Any]) -> Callable[[str, str], Any]:
 OPTIONS: tuple[Option, ...] = (
     Option("world_sizes", "1,2,4,8,16", "comma-separated DDP world sizes to measure", parse_world_sizes,
            group="launch"),
-    Option("preset", "tiny", "model preset: tiny, small or full", _choice(PRESET_NAMES)),
+    Option("workload", LANE_WORKLOAD, "what every rank trains, MODULE:ATTR: a class or zero-argument factory whose "
+           "object has name, model(), dataset() of (inputs, target) items, loss(output, target) and optionally "
+           "optimizer(params); MODULE is imported from the directory the session runs in", _workload_spec,
+           field="spec"),
+    Option("data", "", "the lane detector's data set: a directory in TuSimple's layout (label_data_*.json and the "
+           "clips/ images their raw_file names), its JPEGs decoded at every step; empty: synthetic frames decoded "
+           "once", _text),
+    Option("preset", "tiny", "the lane detector's model preset: tiny, small or full", _choice(PRESET_NAMES)),
     Option("steps", "12", "training steps per launch", _number(int, 1)),
     Option("drop_warmup", "2", "first steps of each launch left out of the statistics (DDP rebuilds buckets)",
            _number(int, 0)),

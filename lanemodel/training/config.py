@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 from dataclasses import asdict, dataclass, field, fields
 
+from lanemodel.settings import LANE_WORKLOAD
+
 SCALING_MODES = ("strong", "weak")
 ADAM_IMPLEMENTATIONS = ("loop", "foreach", "fused")
 OPTIMIZERS = ("adam", "sgd")
@@ -14,7 +16,6 @@ def knob(default, help_text: str):
     return field(default=default, metadata={"help": help_text})
 
 
-LANE_WORKLOAD = "lanemodel.training.lane:LaneDetection"     # the default workload (``contract``)
 COMM_HOOKS = ("none", "fp16", "bf16", "powersgd")
 HALF_DTYPES = {"fp16": "float16", "bf16": "bfloat16"}     # the compressing hooks and the torch dtype they send
 

@@ -22,7 +22,6 @@ from typing import Any, Protocol
 
 import torch
 
-
 REQUIRED_METHODS = ("model", "dataset", "loss")
 
 
