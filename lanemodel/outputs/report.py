@@ -19,6 +19,7 @@ from lanemodel.analysis.scaling import CAUSES, ScalingPoint
 from lanemodel.analysis.stats import Interval
 from lanemodel.outputs.session_notes import fmt_precision, launches_section, partial_section
 from lanemodel.records import LaunchSeries, launch_name, metrics_path
+from lanemodel.settings import LANE_WORKLOAD
 
 NA = "n/a"
 CAUSE_LABELS = {"compute": "compute", "optimizer": "optimizer (repeated on every rank)",
@@ -76,9 +77,28 @@ def markdown_table(header: Sequence[str], rows: Iterable[Sequence[str]]) -> list
 # --- sections --------------------------------------------------------------------------
 
 
+LANE_TITLE = "the TuSimple lane detector ({preset})"
+
+
+def workload_title(cfg: dict) -> str:
+    """The workload as a reader knows it: its own name, or the lane detector's for runs saved before workloads."""
+    return cfg.get("workload_name") or LANE_TITLE.format(preset=cfg.get("preset"))
+
+
+def workload_lines(cfg: dict) -> list[str]:
+    """What was trained and on what: the workload, its size, its data (cached or decoded at every step)."""
+    size = f", {cfg['parameters'] / 1e6:.2f} M parameters" if cfg.get("parameters") else ""
+    spec = f" (`{cfg['workload']}`)" if cfg.get("workload") else ""
+    lines = [f"- workload: {workload_title(cfg)}{spec}{size}"]
+    if cfg.get("data") or cfg.get("data_items"):
+        items = f"{cfg['data_items']} items" if cfg.get("data_items") is not None else "items not recorded"
+        lines.append(f"- data: {items}" + (f", {cfg['data']}" if cfg.get("data") else ""))
+    return lines
+
+
 def answer_section(outcome: SuiteOutcome) -> list[str]:
     cfg = outcome.config
-    lines = [f"# DDP scaling of the TuSimple lane detector ({cfg['preset']}) on {cfg['cpu_model']}", ""]
+    lines = [f"# DDP scaling of {workload_title(cfg)} on {cfg['cpu_model']}", ""]
     if not outcome.analysis:
         return lines + ["No launch finished, so this run measured nothing to report."]
     sentences = []
@@ -148,7 +168,10 @@ def machine_section(outcome: SuiteOutcome) -> list[str]:
              *([f"- the session process (not a rank): up to {outcome.session_rss_mb / 1024:.2f} GiB resident as its "
                 f"launches ended, {(outcome.session_private_mb or 0) / 1024:.2f} GiB of it its own (the rest: pages of "
                 f"libraries its ranks map too)"] if outcome.session_rss_mb else []),
-             f"- torch {cfg['torch']}, gloo backend, model preset `{cfg['preset']}`",
+             *workload_lines(cfg),
+             f"- torch {cfg['torch']}, gloo backend"
+             + ("" if cfg.get("workload_name") and "lane detector" not in cfg["workload_name"]
+                else f", model preset `{cfg['preset']}`"),
              f"- {batch}",
              f"- {cfg['steps']} steps per launch; warm-up steps left out of the statistics: {cfg['drop_warmup']}",
              f"- launches per world size: {launches_per_world_size(outcome)} (launches, not steps, are the "
@@ -432,6 +455,8 @@ def reproduce_command(outcome: SuiteOutcome, results_dir: Path) -> str:
             (f"--scaling-session-budget-s {cfg['session_budget_s']:g}" if cfg.get("session_budget_s")
              else f"--{'scaling-ab-' if outcome.side_name == 'REF' else ''}rounds {cfg['rounds']}"),
             f"--results-dir {results_dir}"]
+    if cfg.get("workload") and cfg["workload"] != LANE_WORKLOAD:
+        args.append(f"--workload {cfg['workload']}")
     if cfg["inject_comm_delay_ms"]:
         args.append(f"--inject-comm-delay-ms {cfg['inject_comm_delay_ms']:g}")
     if cfg.get("inject_step_slowdown"):

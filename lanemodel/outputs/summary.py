@@ -8,7 +8,7 @@ from __future__ import annotations
 from lanemodel.analysis.gate import STEP_TIME, GateVerdict
 from lanemodel.analysis.outcome import SuiteOutcome
 from lanemodel.analysis.scaling import CAUSES
-from lanemodel.outputs.report import fmt_ratio, fmt_seconds, markdown_table, processes
+from lanemodel.outputs.report import fmt_ratio, fmt_seconds, markdown_table, processes, workload_title
 
 MAX_CHARS = 65_536          # GitHub's limit for a pull-request comment
 CAUSE_ROWS = 8              # the largest moves of the breakdown's parts, over every world size
@@ -132,6 +132,8 @@ def summary_markdown(outcome: SuiteOutcome | None, current_analysis: dict, repro
     """The whole summary. ``current_analysis``: this session's curve in its saved form (analysis_json);
     ``reproduce``: the command that runs the same comparison locally."""
     lines = ["## DDP scaling gate", "", f"**{headline(outcome)}**", ""]
+    if outcome is not None and outcome.config:
+        lines += [f"Workload: {workload_title(outcome.config)}.", ""]
     if outcome is not None and outcome.verdicts:
         lines += markdown_table(["processes", "threads", "metric", "verdict", "ratio", "interval", "p",
                                  f"launches (this / {outcome.side_name})", outcome.side_name, "this change",

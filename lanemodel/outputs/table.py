@@ -6,13 +6,14 @@ from pathlib import Path
 
 from lanemodel.analysis.launchstats import FEW_LAUNCHES
 from lanemodel.analysis.outcome import SuiteOutcome
+from lanemodel.outputs.report import workload_title
 
 
 def summary_lines(outcome: SuiteOutcome) -> list[str]:
     cfg = outcome.config
     lines = []
     for policy, a in outcome.analysis.items():
-        lines.append(f"threads={policy}  preset={cfg['preset']}  scaling={cfg['scaling']}  "
+        lines.append(f"workload={workload_title(cfg)}  threads={policy}  scaling={cfg['scaling']}  "
                      f"global batch={cfg['global_batch']}  cores={cfg['cores_available']}  cpu={cfg['cpu_model']}")
         lines.append(f"{'ranks':>5} {'launches':>8} {'+-':>6} {'step s':>8} {'95% CI':>17} {'samples/s':>10} "
                      f"{'speedup':>8} {'effic.':>7} {'comm s':>7}  note")
