@@ -1,9 +1,9 @@
 """Same-session A/B blocks: the drawn order is balanced, and REF's launches become a saved run of their own."""
 from pathlib import Path
 
-from benchmarks.bench_storage import ref_saved_run
 from lanemodel.engine.worktree import RefCode
 from lanemodel.session.abtest import CURRENT, REF, ABSession
+from lanemodel.suite.bench_storage import ref_saved_run
 
 CODE = RefCode("main", "a" * 40, Path("/nowhere"))
 

@@ -7,9 +7,9 @@ import _pytest.outcomes
 import pytest
 from suite_helpers import ROOT, clean_env
 
-from benchmarks.gate_items import judge_item
 from lanemodel.analysis.gate import GateResult, GateSettings, GateVerdict
 from lanemodel.analysis.outcome import SuiteOutcome
+from lanemodel.suite.gate_items import judge_item
 
 
 def collect(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:

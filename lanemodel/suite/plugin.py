@@ -1,22 +1,24 @@
 """pytest plugin of the suite, a shell over the measurement session (``lanemodel.session``): options become
 settings, the session's refusals usage errors (exit 4), its launches benchmark rounds, its result
 ``extra_info``, the saved JSON, the terminal's tables, gate items and files. It decides nothing about what
-to launch. Each hook is implemented once, here; the fixtures are in ``benchmarks.fixtures``."""
+to launch. Each hook is implemented once, here; the fixtures are in ``lanemodel.suite.fixtures``."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
 
-from benchmarks import bench_storage
-from benchmarks.gate_items import GATE_MARKER, compares, gate_cases, with_needed_benchmarks
-from benchmarks.options import add_options, read_options
-from benchmarks.shell import SHELL_KEY, SUITE_DIR, SuiteShell, shell_of, usage_errors
 from lanemodel.outputs.table import lever_lines, performance_lines, summary_lines
 from lanemodel.session.opening import check_before_collection, check_levers, open_session
 from lanemodel.session.runs import launch_summary
 from lanemodel.session.summaries import summary_targets, write_summaries
+from lanemodel.settings import BY_NAME, LANE_WORKLOAD
+from lanemodel.suite import bench_storage
+from lanemodel.suite.gate_items import GATE_MARKER, compares, gate_cases, with_needed_benchmarks
+from lanemodel.suite.options import add_options, env_name, read_options
+from lanemodel.suite.shell import SHELL_KEY, SuiteShell, shell_of, usage_errors
 
 MARKER = "scaling_benchmark"
 PERFORMANCE_MARKER = "performance"
@@ -25,12 +27,17 @@ PROBE_MARKER = "scaling_probe"
 LEVER_MARKER = "lever_study"
 GROUP_MARKERS = {MARKER: "scaling", PROBE_MARKER: "scaling", PERFORMANCE_MARKER: "performance",
                  CALIBRATION_MARKER: "calibration", LEVER_MARKER: "levers", GATE_MARKER: "gate"}
+ITEMS_DIR = Path(__file__).resolve().parent / "items"     # the items a repository of one's own runs
+SUITE_DIRS_INI = "lanebench_suite_dirs"
+pytest_plugins = ["lanemodel.suite.fixtures"]
 XDIST_REFUSAL = ("the DDP scaling benchmarks cannot run under pytest-xdist: launches running side by side "
                  "would share the cores and skew every number. Run them without -n.")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     add_options(parser)
+    parser.addini(SUITE_DIRS_INI, type="paths", help="directories whose tests are the suite's own (beside the "
+                                                     "plugin's items, run by pytest --workload MODULE:ATTR)")
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -43,6 +50,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", f"{GATE_MARKER}: one verdict of the regression gate, after the benchmarks")
     config.addinivalue_line("markers", f"{LEVER_MARKER}: the lever study (--levers), one world size per item")
     shell = config.stash[SHELL_KEY] = SuiteShell(config)
+    if _names_workload(config) and config.args_source == pytest.Config.ArgsSource.INVOCATION_DIR \
+            and not _asks_for_suite(config):
+        config.args = [str(ITEMS_DIR)]     # a repository of one's own, no path given: the suite's items
     if not _asks_for_suite(config):
         return
     if config.getoption("numprocesses", None) and not hasattr(config, "workerinput"):
@@ -65,11 +75,20 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 
 def _asks_for_suite(config: pytest.Config) -> bool:
+    """A path given names (or lies in, or holds) the plugin's items or a directory of ``lanebench_suite_dirs``:
+    every other pytest session is left as it is."""
+    suites = [ITEMS_DIR, *(Path(path).resolve() for path in config.getini(SUITE_DIRS_INI))]
     for arg in config.args:
         path = (Path(config.invocation_params.dir) / arg.split("::")[0]).resolve()
-        if path == SUITE_DIR or SUITE_DIR in path.parents or path in SUITE_DIR.parents:
+        if any(path == suite or suite in path.parents or path in suite.parents for suite in suites):
             return True
     return False
+
+
+def _names_workload(config: pytest.Config) -> bool:
+    """--workload, LANEBENCH_WORKLOAD or the ini's scaling_workload names one."""
+    return bool(config.getoption("lanebench_workload") or os.environ.get(env_name("workload"), "").strip()
+                or config.getini(BY_NAME["workload"].ini_key) not in ("", LANE_WORKLOAD))
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -78,7 +97,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if not marked:
         return
     if settings is None:      # collected through a path that does not name the suite
-        raise pytest.UsageError(f"{metafunc.definition.nodeid}: run the suite as pytest {SUITE_DIR.name}/")
+        raise pytest.UsageError(f"{metafunc.definition.nodeid}: run the suite as pytest --workload MODULE:ATTR, or "
+                                f"name a directory of {SUITE_DIRS_INI}")
     if GATE_MARKER in marked:
         gates = gate_cases(settings)
         metafunc.parametrize(("thread_policy", "world_size", "gate_metric"), gates,

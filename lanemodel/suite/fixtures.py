@@ -1,22 +1,21 @@
-"""The suite's fixtures: the settings, the measurement session and the lever study the plugin opened, the
-data set of the performance group, and the translation of a session's launches into benchmark rounds and of
-a failed launch into a failed test. Loaded as a plugin beside ``benchmarks.plugin`` (root conftest.py)."""
+"""The suite's fixtures: the settings, the measurement session and the lever study the plugin opened, and the
+translation of a session's launches into benchmark rounds and of a failed launch into a failed test. Loaded by
+the plugin (``lanemodel.suite.plugin``'s ``pytest_plugins``)."""
 from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from pathlib import Path
 
 import pytest
 
-from benchmarks.shell import shell_of
 from lanemodel.analysis.outcome import SuiteOutcome
 from lanemodel.records import Launch
 from lanemodel.session.errors import LaunchFailed, NotRun
 from lanemodel.session.levers import LeverStudy
 from lanemodel.session.session import ScalingSession
 from lanemodel.settings import SweepSettings
+from lanemodel.suite.shell import shell_of
 
 
 @pytest.fixture(scope="session")
@@ -28,24 +27,6 @@ def suite_options(request: pytest.FixtureRequest) -> SweepSettings:
 def scaling_session(request: pytest.FixtureRequest) -> ScalingSession:
     """The session the plugin opened for this run's scaling items."""
     return shell_of(request.config).session
-
-
-@pytest.fixture(scope="session")
-def lane_data(suite_options: SweepSettings) -> Path:
-    """The data set the performance group trains on (the synthetic one made once and reused, or --data), the
-    previous run's results cleared."""
-    from lanemodel.session.runs import data_dir, prepare_results_dir, synthesize_data
-
-    prepare_results_dir(suite_options)
-    synthesize_data(suite_options)
-    return data_dir(suite_options)
-
-
-@pytest.fixture(scope="session")
-def perf_runner(suite_options: SweepSettings, lane_data: Path):
-    from benchmarks.performance import PerformanceRunner
-
-    return PerformanceRunner(suite_options, lane_data)
 
 
 @pytest.fixture(scope="session")

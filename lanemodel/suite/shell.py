@@ -16,8 +16,6 @@ from lanemodel.session.levers import LeverStudy
 from lanemodel.session.session import ScalingSession
 from lanemodel.settings import SweepSettings
 
-SUITE_DIR = Path(__file__).resolve().parent
-
 
 class SuiteShell:
     """The suite's part of one pytest session; ``settings`` is None when the session does not run the suite."""

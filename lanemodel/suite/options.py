@@ -1,26 +1,44 @@
 """The suite's pytest options and ini keys, generated from lanemodel.settings.OPTIONS (declared once there)."""
 from __future__ import annotations
 
+import argparse
 import os
 
 import pytest
 
 from lanemodel.settings import OPTIONS, SettingsError, SweepSettings, argparse_help, parse_settings
 
+PREFIX = "--lanebench-"
+
+
+def prefixed(flag: str) -> str:
+    """The flag no other plugin's can be: ``--world-sizes`` -> ``--lanebench-world-sizes``, ``--scaling-ab`` ->
+    ``--lanebench-ab``."""
+    return PREFIX + flag.removeprefix("--").removeprefix("scaling-")
+
+
+def add_option(group, flag: str, **attrs) -> None:
+    """The option under its prefixed name, with the short name beside it as an alias unless an option loaded
+    before took that name (pytest's parser refuses a name twice)."""
+    try:
+        group.addoption(prefixed(flag), flag, **attrs)
+    except (argparse.ArgumentError, ValueError):
+        group.addoption(prefixed(flag), **attrs)
+
 
 def add_options(parser: pytest.Parser) -> None:
     group = parser.getgroup("ddp-lane-bench", "DDP scaling benchmarks")
-    group.addoption("--performance", dest="lanebench_performance", action="store_true",
+    add_option(group, "--performance", dest="lanebench_performance", action="store_true",
                     help="run the performance group (targets as side-by-side ratios) instead of the scaling group")
-    group.addoption("--gate-calibration", dest="lanebench_calibration", type=int, default=None, metavar="K",
+    add_option(group, "--gate-calibration", dest="lanebench_calibration", type=int, default=None, metavar="K",
                     help="measure the gate: K A/A and K injected comparisons per slowdown (5, 10, 20 %%) on "
                          "this machine; saves the rates like any run")
-    group.addoption("--gate-calibration-ab", dest="lanebench_calibration_ab", type=int, default=None, metavar="K",
+    add_option(group, "--gate-calibration-ab", dest="lanebench_calibration_ab", type=int, default=None, metavar="K",
                     help="measure the same-session A/B gate: 2K runs of --scaling-ab against unchanged code and K "
                          "against a commit that makes every step 5 %% slower; saves the rates like any run")
     for option in OPTIONS:
         switch = {"action": "store_const", "const": "1"} if option.switch else {}
-        group.addoption(option.flag, dest=f"lanebench_{option.name}", default=None, **switch,
+        add_option(group, option.flag, dest=f"lanebench_{option.name}", default=None, **switch,
                         help=argparse_help(f"{option.help} (env {env_name(option.name)}, ini {option.ini_key}, "
                                            f"default {option.default!r})"))
         parser.addini(option.ini_key, help=option.help, default=option.default)
