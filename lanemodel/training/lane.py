@@ -7,8 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torchvision.io import ImageReadMode, decode_image, read_file
-from torchvision.transforms.v2.functional import resize
+from PIL import Image
 
 from lanemodel.training.data import CachedLaneDataset, load_frame_cache, normalise, split_label_files
 from lanemodel.training.losses import lane_loss
@@ -51,8 +50,9 @@ class TuSimpleFrames(torch.utils.data.Dataset):
 
     def __getitem__(self, i: int):
         label, spec = self.labels[i], self.spec
-        frame = decode_image(read_file(str(self.root / label.raw_file)), mode=ImageReadMode.RGB)
-        image = resize(frame, [spec.input_height, spec.input_width], antialias=True)
+        with Image.open(self.root / label.raw_file) as frame:
+            resized = frame.convert("RGB").resize((spec.input_width, spec.input_height), Image.BILINEAR)
+        image = torch.from_numpy(np.asarray(resized).copy()).permute(2, 0, 1)
         seg = torch.empty(0, dtype=torch.int64)
         if spec.use_aux:
             seg = torch.from_numpy(np.asarray(segmentation_mask(label.lanes, label.h_samples, spec.num_lanes,
