@@ -81,7 +81,7 @@ def test_a_new_user_measures_and_gates_an_example_workload(fresh_python, tmp_pat
 def test_the_lever_study_runs_on_a_workload_of_ones_own(fresh_python, tmp_path):
     repo = scratch_repo(tmp_path, "token_transformer")
     proc = user_pytest(fresh_python, repo, "--workload", "token_transformer:TokenTransformer", *SMALL,
-                       "--levers", "comm_hook=bf16", "--levers-blocks", "1")
+                       "--levers", "comm_hook=bf16", "--levers-blocks", "2")
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     report = (repo / "results" / "REPORT.md").read_text()
     assert "comm_hook=bf16" in report and "transformer language model" in report
