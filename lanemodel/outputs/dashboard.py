@@ -19,7 +19,7 @@ from lanemodel.analysis.curve import points_from_json
 from lanemodel.analysis.history import SavedRun
 from lanemodel.analysis.scaling import Breakdown
 from lanemodel.outputs.dashboard_index import index_html, machine_histories
-from lanemodel.outputs.dashboard_page import RunRow, page, run_row, table
+from lanemodel.outputs.dashboard_page import RunRow, page, run_row, run_title, table
 from lanemodel.outputs.plots import (
     FILE_NAMES,
     breakdown_figure,
@@ -93,10 +93,12 @@ def run_html(row: RunRow, reference: SavedRun | None, out: Path) -> str:
     verdicts = table(["processes", "threads", "metric", "ratio", "interval", "p", "launches", "verdict"], [
         ("", [str(v["world_size"]), html.escape(v["policy"]), html.escape(v["metric"]), f"{v['ratio']:.3f}",
               f"[{v['ratio_low']:.3f}, {v['ratio_high']:.3f}]", f"{v['p_value']:.2g}",
-              f"{v['launches'][0]} / {v['launches'][1]}", html.escape(v["verdict"])])
+              f"{v['launches'][0]} / {v['launches'][1]}",
+              f'<span class="chip {html.escape(v["verdict"])}">{html.escape(v["verdict"])}</span>'])
         for v in gate.get("verdicts") or []]) if gate.get("verdicts") else "<p>Not gated.</p>"
-    beside = (f"<p>A/B: REF's curve (<a href=\"{html.escape(reference.run_id)}.html\">{html.escape(reference.run_id)}"
-              f"</a>) is drawn beside this run's as the baseline line of each plot.</p>") if reference else ""
+    beside = (f"<p>A/B: REF's curve (<a href=\"{html.escape(reference.run_id)}.html\">"
+              f"{html.escape(run_title(reference.run_id))}</a>) is drawn beside this run's as the baseline line of "
+              "each plot.</p>") if reference else ""
     report = scaling.get("report_md")
     if report:
         # A saved run's report is text anyone can write: raw HTML in it is shown as text, never run.
@@ -105,13 +107,13 @@ def run_html(row: RunRow, reference: SavedRun | None, out: Path) -> str:
     else:
         body = "".join(f'<p><img src="{html.escape(f"{row.run.run_id}/{name}")}" alt="{html.escape(name)}"></p>'
                        for name in plots)
-    workload = f"<li>workload {html.escape(row.workload)}</li>" if row.workload else ""
+    workload = f" · workload {html.escape(row.workload)}" if row.workload else ""
     return page(f"{row.title} · {row.date}", (
         f'<h1 class="run">{html.escape(row.title)} <small>· {html.escape(row.date)}</small></h1>'
-        f'<p class="sub">saved as <code>{html.escape(row.run.run_id)}.json</code></p>'
-        f"<ul><li>commit <code>{html.escape(row.commit)}</code></li><li>{html.escape(row.machine)}</li>"
-        f"<li>preset {html.escape(row.preset)}</li>{workload}<li>gate: {html.escape(row.verdicts)}</li></ul>{beside}"
-        f'<h2>Verdicts</h2>{verdicts}<div class="report"><h2>Report</h2>{body}</div>'), root="../")
+        f"<p class=\"sub\">commit <code>{html.escape(row.commit)}</code> · {html.escape(row.machine)} · preset "
+        f"{html.escape(row.preset)}{workload} · gate: {html.escape(row.verdicts)} · saved as "
+        f"<code>{html.escape(row.run.run_id)}.json</code></p>{beside}"
+        f'<h2>Verdicts</h2>{verdicts}<section class="card report">{body}</section>'), root="../")
 
 
 def ref_of(run: SavedRun, runs: list[SavedRun]) -> SavedRun | None:

@@ -26,6 +26,7 @@ h1.run { font-size: 24px; margin: 4px 0; overflow-wrap: anywhere; }
 h2 { font-size: 19px; margin: 26px 0 4px; } h3 { font-size: 14px; margin: 14px 0 4px; color: var(--muted);
                                                 text-transform: uppercase; letter-spacing: .04em; }
 .hero { display: grid; grid-template-columns: minmax(0, 1.85fr) minmax(300px, 1fr); gap: 16px; }
+@media (max-width: 900px) { .hero { grid-template-columns: minmax(0, 1fr); } }
 .card { background: #fff; border: 1px solid var(--line); border-radius: 8px; padding: 12px 18px; min-width: 0; }
 .card h2 { margin: 0 0 2px; font-size: 17px; }
 .sub { color: var(--muted); font-size: 13px; margin: 0 0 6px; overflow-wrap: anywhere; }
@@ -64,6 +65,8 @@ th, td { border-bottom: 1px solid var(--line); padding: 5px 10px; text-align: le
 th { background: #eef0f3; } tr.regressed td { background: #fde2e1; }
 .missing { color: #888; font-style: italic; } img { max-width: 100%; } code { font-size: 12.5px; }
 .notes { color: var(--muted); font-size: 13px; }
+.report { margin-top: 14px; } .report h1 { font-size: 22px; } .report h2 { font-size: 18px; }
+.report pre, .report table { display: block; overflow-x: auto; } .report code { overflow-wrap: anywhere; }
 """
 
 
