@@ -216,7 +216,7 @@ def _interval_axes(
     return figure, axes
 
 
-def _reference_world_size(points: Sequence[ScalingPoint]) -> int:
+def reference_world_size(points: Sequence[ScalingPoint]) -> int:
     """The world size speedups are relative to.
 
     Runs saved before ScalingPoint stored it give it back through efficiency = speedup / (N / reference).
@@ -225,6 +225,16 @@ def _reference_world_size(points: Sequence[ScalingPoint]) -> int:
     if point.reference_world_size is not None:
         return point.reference_world_size
     return round(point.world_size * point.efficiency.point / point.speedup.point)
+
+
+def ceiling(world_size: int, reference: int, cores: int) -> float:
+    """The most speedup ``world_size`` ranks can reach over ``reference`` on ``cores`` cores: ranks past the
+    cores share them, so no run can pass min(N, cores) / min(reference, cores)."""
+    return min(world_size, cores) / min(reference, cores)
+
+
+def ceiling_label(reference: int, cores: int) -> str:
+    return f"ceiling on {cores} cores (min(N, {cores}) / {min(reference, cores)})"
 
 
 def speedup_figure(
@@ -237,7 +247,7 @@ def speedup_figure(
     ceiling min(N, cores) / min(reference, cores): no run on that many cores can pass it."""
     baseline_points = baseline_points or []
     figure, axes = _interval_axes(points, baseline_points, lambda point: point.speedup)
-    reference = _reference_world_size(points)
+    reference = reference_world_size(points)
     sizes = _world_sizes(points, baseline_points)
     axes.plot(
         sizes,
@@ -247,8 +257,8 @@ def speedup_figure(
         label=f"ideal (N / {reference})",
     )
     if cores:
-        axes.plot(sizes, [min(size, cores) / min(reference, cores) for size in sizes], color="black",
-                  linestyle="--", label=f"ceiling on {cores} cores (min(N, {cores}) / {min(reference, cores)})")
+        axes.plot(sizes, [ceiling(size, reference, cores) for size in sizes], color="black",
+                  linestyle="--", label=ceiling_label(reference, cores))
     _finish(axes, f"speedup (x, throughput relative to N = {reference})", "Speedup vs processes", label)
     return figure
 
