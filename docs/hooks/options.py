@@ -1,8 +1,9 @@
 """MkDocs hook: the options reference is built from ``lanemodel.settings.OPTIONS`` at every build.
 
-The help texts live once, beside their parsers; a table written by hand would restate them and drift.
-The hook also publishes the example run's pictures from ``results/example/`` (one copy in the repository),
-and fails the build when the built options page misses an option.
+The help texts live once, beside their parsers; a table written by hand would restate them and drift. So do
+the record schema's comparable fields (``RunConfig``). The hook also publishes the example run's pictures from
+``results/example/`` (one copy in the repository), and fails the build when the built options page misses an
+option or the schema page a step-record field.
 """
 from __future__ import annotations
 
@@ -46,10 +47,10 @@ def cell(text: str) -> str:
 def where(option) -> str:
     """Who reads the option: the suite only, or the suite and ``python -m lanemodel sweep`` (with its default)."""
     if option.scope == "suite":
-        return "suite"
+        return "the suite"
     if option.sweep_default is not None and option.sweep_default != option.default:
-        return f"suite, sweep (default `{option.sweep_default}` without `--rounds`)"
-    return "suite, sweep"
+        return f"the suite and the sweep (the sweep's default `{option.sweep_default}` when `--rounds` is not given)"
+    return "the suite and the sweep"
 
 
 def options_markdown() -> str:
@@ -62,13 +63,12 @@ def options_markdown() -> str:
         options = [option for option in OPTIONS if option.group == group]
         if not options:
             continue
-        lines += [f"## {title}", "", "| option | default | ini key / environment | read by | meaning |",
-                  "| --- | --- | --- | --- | --- |"]
+        lines += [f"## {title}", "", "| option | meaning |", "| --- | --- |"]
         for option in options:
             flag = f"`{option.flag}`" + (" (a switch)" if option.switch else "")
-            default = f"`{option.default}`" if option.default else "(none)"
-            lines.append(f"| {flag} | {default} | `{option.ini_key}`<br>`{env_name(option.name)}` | "
-                         f"{where(option)} | {cell(option.help)} |")
+            default = f"`{option.default}`" if option.default else "none"
+            lines.append(f"| {flag}<br>default {default} | {cell(option.help)}<br>ini `{option.ini_key}`, "
+                         f"environment `{env_name(option.name)}`; read by {where(option)} |")
         lines.append("")
     return "\n".join(lines)
 
