@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.options import env_name
 from lanemodel.records import RunConfig
 from lanemodel.settings import OPTIONS
+from lanemodel.suite.options import env_name
 
 ROOT = Path(__file__).resolve().parents[1]
 README_MOST_LINES = 250

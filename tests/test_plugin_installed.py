@@ -14,7 +14,8 @@ pytestmark = pytest.mark.skipif(not any(ep.value == "lanemodel.suite.plugin" for
 
 def pytest_in(directory, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "pytest", "-p", "no:cacheprovider", *args], cwd=directory,
-                          capture_output=True, text=True, timeout=300, env={**clean_env(), "PYTHONPATH": str(directory)})
+                          capture_output=True, text=True, timeout=300,
+                          env={**clean_env(), "PYTHONPATH": str(directory)})
 
 
 def test_a_session_of_other_tests_is_left_as_it_is(tmp_path):

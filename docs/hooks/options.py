@@ -16,9 +16,9 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:       # the checkout being built, not whichever copy the interpreter has installed
     sys.path.insert(0, str(ROOT))
 
-from benchmarks.options import env_name  # noqa: E402  (needs ROOT on the path)
 from lanemodel.records import RunConfig, StepRecord  # noqa: E402
 from lanemodel.settings import OPTIONS  # noqa: E402
+from lanemodel.suite.options import env_name  # noqa: E402  (needs ROOT on the path)
 
 OPTIONS_PAGE = "options.md"
 MARKER = "<!-- options: generated from lanemodel.settings.OPTIONS -->"
