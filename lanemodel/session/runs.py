@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from lanemodel.analysis.outcome import PROBE_DIR  # the cause probes
 from lanemodel.analysis.stats import median_of_launches
 from lanemodel.records import Launch, RunConfig, metrics_path, save_launch
+from lanemodel.session.errors import SessionError
 from lanemodel.settings import LANE_WORKLOAD, SweepSettings
 
 if TYPE_CHECKING:
@@ -72,10 +73,16 @@ def synthesize_data(opts: SweepSettings, frames: int = SYNTH_FRAMES) -> None:
 
 
 def workload_info(opts: SweepSettings):
-    """The workload checked in this process (``training.contract.inspect``), once per process and workload."""
+    """The workload checked in this process (``training.contract.inspect``), once per process and workload; a
+    SessionError says what is wrong with it."""
+    from lanemodel.training.contract import WorkloadError
+
     cfg = train_config(opts)
-    return _inspected(cfg.workload, cfg.workload_dir, json.dumps(cfg.workload_options(), sort_keys=True),
-                      cfg.global_batch_size(min(opts.launch.world_sizes)), cfg.seed)
+    try:
+        return _inspected(cfg.workload, cfg.workload_dir, json.dumps(cfg.workload_options(), sort_keys=True),
+                          cfg.global_batch_size(min(opts.launch.world_sizes)), cfg.seed)
+    except WorkloadError as exc:
+        raise SessionError(str(exc)) from None
 
 
 @functools.cache
