@@ -27,6 +27,8 @@ def headline(outcome: SuiteOutcome | None) -> str:
         return prefix + "not gated: nothing to compare with"
     if outcome.gate.refused:
         return prefix + f"NOT COMPARED: {outcome.gate.refused}"
+    if not outcome.verdicts and outcome.gate_notes:
+        return prefix + "; ".join(outcome.gate_notes)
     regressed = outcome.regressed
     if regressed:
         named = "; ".join(_named(v) for v in regressed[:3]) + (f"; and {len(regressed) - 3} more"

@@ -66,18 +66,28 @@ class Baseline:
                           self.doc.get("scaling", {}).get("analysis", {}))
 
 
+MIN_HISTORY_RUNS = 2      # runs whose spread can stand for the noise
+
+
 @dataclass
 class History:
-    """The last N comparable saved runs: their run-to-run spread is the noise."""
+    """The last N comparable saved runs: their run-to-run spread is the noise. Only runs of this machine (its CPU
+    model and cores) and this configuration are comparable: a CI runner of another CPU model keeps a history of
+    its own, and is not gated (it says so) until that history holds two runs."""
 
     runs: list[SavedRun]
     count: int
 
     @property
     def name(self) -> str:
+        if len(self.runs) < MIN_HISTORY_RUNS:
+            return "the history of this machine"
         return f"the last {len(self.runs)} comparable saved runs ({self.runs[0].run_id} .. {self.runs[-1].run_id})"
 
     def judge(self, current: dict[Key, Series], gate: GateSettings) -> GateResult:
+        if len(self.runs) < MIN_HISTORY_RUNS:
+            return GateResult([], [f"not gated: {len(self.runs)} comparable saved run(s) on this machine, "
+                                   f"{MIN_HISTORY_RUNS} needed (each machine keeps a history of its own)"])
         return compare_with_history(current, self.runs, gate)
 
     def compared_with(self, planned: set[Key]) -> tuple[dict[Key, Series], bool, set[Key]]:
@@ -115,18 +125,15 @@ def check_out_ref(root: Path, opts: SweepSettings, cleanup: ExitStack) -> ABSess
 
 
 def history_runs(saved: SavedRuns, opts: SweepSettings, config: Callable[[], RunConfig]) -> History:
-    """The last --scaling-history N saved runs measured like this one; fewer than 2 is refused."""
+    """The last --scaling-history N saved runs measured like this one, on this machine; fewer than 2 is a history
+    that does not gate yet (said in the report), not a refusal."""
     if saved.path is None:
         raise SessionError("--scaling-history reads pytest-benchmark's file storage, which this session has not")
     try:
-        runs, _ = load_runs(saved.path)
+        runs, _ = load_runs(saved.path) if Path(saved.path).exists() else ([], [])     # the first run saves it
     except BaselineError as exc:
         raise SessionError(f"--scaling-history: {exc}") from None
-    kept, others = comparable_runs(runs, config())
-    if len(kept) < 2:
-        raise SessionError(
-            f"--scaling-history {opts.gate.history}: {len(kept)} saved run(s) in {saved.path} were "
-            f"measured like this one; at least 2 are needed" + "".join(f"\n  {note}" for note in others))
+    kept, _ = comparable_runs(runs, config())
     return History(kept[-opts.gate.history:], opts.gate.history)
 
 
