@@ -73,3 +73,18 @@ def test_the_suite_refuses_a_data_set_with_a_missing_image_with_exit_4(tmp_path)
     assert proc.returncode == 4, proc.stdout[-2000:] + proc.stderr[-2000:]
     assert f"1 of 20 labelled images are missing, the first {data / first}" in proc.stderr
     assert not (tmp_path / "r" / "runs").exists()
+
+
+@pytest.mark.slow
+def test_the_suite_trains_on_a_tusimple_data_set_and_the_report_names_it(tmp_path):
+    """The real labels (200 lines) with a real 1280x720 JPEG at every raw_file path, world sizes 1 and 2."""
+    data = tusimple_layout(tmp_path / "train_set")
+    proc = subprocess.run([sys.executable, "-m", "pytest", "benchmarks/", "-p", "no:cacheprovider", "-q",
+                           "--data", str(data), "--world-sizes", "1,2", "--steps", "6", "--rounds", "1",
+                           "--warmup-launches", "0", "--probes", "0", "--results-dir", str(tmp_path / "r"),
+                           f"--benchmark-storage=file://{tmp_path / 'storage'}"],
+                          cwd=ROOT, capture_output=True, text=True, timeout=600, env=clean_env())
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    report = (tmp_path / "r" / "REPORT.md").read_text()
+    assert f"- data: 200 items, {data} (JPEG decoded and resized by every rank at every step)" in report
+    assert not (data / ".frame_cache").exists()         # nothing decoded ahead: every step decodes its frames
