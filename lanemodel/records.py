@@ -230,6 +230,8 @@ def load_results_dir(results_dir: str | Path) -> LaunchSeries:
     return series
 
 
+LANE_WORKLOAD = "lanemodel.training.lane:LaneDetection"     # the default workload (``training.contract``)
+
 def _comparable(default=MISSING, recorded_only: bool = False):
     """A RunConfig field two runs must share to be compared (``default``: what a saved run without the field, from
     before it existed, was measured with; ``recorded_only``: compared only where both runs recorded it)."""
@@ -242,7 +244,7 @@ class RunConfig:
     and the definition of comparability: two runs are compared only where every comparable field is equal.
     Injected slowdowns are not comparable fields: they stand for a code change the gate must catch."""
 
-    workload: str | None = _comparable(None, recorded_only=True)    # MODULE:ATTR of the workload
+    workload: str = _comparable(LANE_WORKLOAD)      # MODULE:ATTR (runs saved before workloads: the lane detector)
     workload_name: str | None = None
     parameters: int | None = _comparable(None, recorded_only=True)
     parameter_shapes: str | None = _comparable(None, recorded_only=True)  # digest of every parameter's shape

@@ -4,7 +4,16 @@ import json
 import pytest
 from test_breakdown import make_doc, make_raw
 
-from lanemodel.records import SCHEMA_VERSION, Launch, SchemaError, by_policy, load_launch, load_results_dir, save_launch
+from lanemodel.records import (
+    SCHEMA_VERSION,
+    Launch,
+    RunConfig,
+    SchemaError,
+    by_policy,
+    load_launch,
+    load_results_dir,
+    save_launch,
+)
 
 RANKS = [[{"step_time": 2.0}, {"step_time": 2.5}], [{"step_time": 1.0}, {"step_time": 1.2}],
          [{"step_time": 0.9}, {"step_time": 0.8}]]
@@ -75,3 +84,14 @@ def test_failed_launches_and_launches_without_kept_steps_are_left_out_of_the_sta
     empty = make_doc(RANKS[:1], warmup=1)
     assert by_policy({("tuned", 2): [good, failed, empty]}) == {"tuned": {2: [good]}}
     assert by_policy({("tuned", 2): [failed]}) == {}
+
+
+def test_runs_of_different_workloads_are_not_comparable_and_a_field_older_runs_lack_is_not_held_against_them():
+    lane = RunConfig.from_json({"workload": "lanemodel.training.lane:LaneDetection", "parameters": 12_664_680,
+                                "parameter_shapes": "a1", "cpu_model": "x", "preset": "tiny"})
+    wider = RunConfig.from_json({"workload": "mymodel:MyWorkload", "parameters": 4_000_000,
+                                 "parameter_shapes": "b2", "cpu_model": "x", "preset": "tiny"})
+    assert [name for name, *_ in lane.differences(wider)] == ["workload", "parameters", "parameter_shapes"]
+    older = RunConfig.from_json({"cpu_model": "x", "preset": "tiny"})       # saved before workloads were recorded
+    assert lane.differences(older) == []                                     # the lane detector, its size unknown
+    assert [name for name, *_ in older.differences(wider)] == ["workload"]

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lanemodel.records import LANE_WORKLOAD
+
 
 class SettingsError(ValueError):
     """Bad option value found before any work started; the message names the option."""
 
 
-LANE_WORKLOAD = "lanemodel.training.lane:LaneDetection"     # the default workload (``training.contract``)
 
 
 @dataclass(frozen=True)
