@@ -152,6 +152,6 @@ def run_row(run: SavedRun) -> RunRow:
     said, regressed = gate_said(scaling.get("gate") or {})
     ab = scaling.get("ab") or {}
     side = f"{ab['side']} ({ab.get('ref', '')} @ {ab.get('commit', '')[:7]})" if ab else ""
-    workload = config.get("workload") or (data.get("machine_info") or {}).get("workload") or ""
+    workload = config.get("workload_name") or config.get("workload") or ""
     return RunRow(run, run_title(run.run_id), (data.get("commit_info") or {}).get("id", "")[:12], run_date(data),
                   machine_of(data), str(config.get("preset", "")), str(workload), said, regressed, side)
