@@ -105,10 +105,8 @@ def check_data(opts: SweepSettings) -> None:
 def check_workload(opts: SweepSettings) -> None:
     """The workload imported, built and one batch of it trained in this process (``training.contract``);
     refused with what is wrong, before any launch."""
-    from lanemodel.session.runs import synthesize_data, workload_info
+    from lanemodel.session.runs import workload_info
 
-    check_data(opts)
-    synthesize_data(opts)
     workload_info(opts)
 
 
@@ -138,6 +136,7 @@ def open_session(opts: SweepSettings, *, keys: list[Key] | None = None, saved: S
     check_measurable(opts)
     gate = gate_settings(opts)
     memory = check_memory(opts)
+    check_data(opts)
     config = run_config_once(opts)
     cleanup = ExitStack()
     try:

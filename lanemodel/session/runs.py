@@ -73,10 +73,11 @@ def synthesize_data(opts: SweepSettings, frames: int = SYNTH_FRAMES) -> None:
 
 
 def workload_info(opts: SweepSettings):
-    """The workload checked in this process (``training.contract.inspect``), once per process and workload; a
-    SessionError says what is wrong with it."""
+    """The workload checked in this process (``training.contract.inspect``), once per process and workload, the
+    synthetic frames made first when the lane detector trains on them; a SessionError says what is wrong."""
     from lanemodel.training.contract import WorkloadError
 
+    synthesize_data(opts)
     cfg = train_config(opts)
     try:
         return _inspected(cfg.workload, cfg.workload_dir, json.dumps(cfg.workload_options(), sort_keys=True),
