@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from lanemodel.analysis.leverstats import ALPHA, SPEED_CONFIDENCE
+from lanemodel.outputs.report import workload_title
 
 MB = 1e6
 
@@ -78,8 +79,8 @@ def lever_report(study: dict, config: dict) -> str:
     cores = config.get("cores_available")
     link = f", {study['nodes']} emulated nodes at {study['link_gbit']:g} Gbit/s" if study.get("nodes", 1) > 1 else ""
     lines = ["# DDP lever study", "",
-             f"{config.get('cpu_model', '?')}, {cores} cores, torch {config.get('torch', '?')}; preset "
-             f"{config.get('preset')}, {study['steps']} steps per launch, global batch {study['global_batch']}, "
+             f"{config.get('cpu_model', '?')}, {cores} cores, torch {config.get('torch', '?')}; "
+             f"{workload_title(config)}, {study['steps']} steps per launch, global batch {study['global_batch']}, "
              f"threads {study['policy']}{link}; levers `{study['spec']}`; launches took "
              f"{study['launch_seconds']:.0f} s.", "", "## What to change", ""]
     for ws, found in study["world_sizes"].items():

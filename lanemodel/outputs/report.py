@@ -170,8 +170,7 @@ def machine_section(outcome: SuiteOutcome) -> list[str]:
                 f"libraries its ranks map too)"] if outcome.session_rss_mb else []),
              *workload_lines(cfg),
              f"- torch {cfg['torch']}, gloo backend"
-             + ("" if cfg.get("workload_name") and "lane detector" not in cfg["workload_name"]
-                else f", model preset `{cfg['preset']}`"),
+             + (f", model preset `{cfg['preset']}`" if cfg.get("workload", LANE_WORKLOAD) == LANE_WORKLOAD else ""),
              f"- {batch}",
              f"- {cfg['steps']} steps per launch; warm-up steps left out of the statistics: {cfg['drop_warmup']}",
              f"- launches per world size: {launches_per_world_size(outcome)} (launches, not steps, are the "

@@ -71,7 +71,7 @@ class LaneDetection:
             raise ValueError(f"frames must be one of {FRAME_SOURCES}, got {frames!r}")
         self.data_dir, self.frames, self.channels_last = data_dir, frames, channels_last
         self.spec = get_preset(preset, use_aux)
-        self.name = f"lane detector ({preset})"
+        self.name = f"TuSimple lane detector ({preset})"
 
     def model(self) -> torch.nn.Module:
         net = LaneNet(self.spec)
