@@ -141,16 +141,6 @@ def split_batch(batch: Any, parts: int) -> list[Any]:
     return [batch] * parts
 
 
-def batch_items(batch: Any) -> int:
-    """Samples in a collated batch: the first tensor's first dimension."""
-    if isinstance(batch, torch.Tensor):
-        return len(batch) if batch.dim() else 1
-    values = batch.values() if isinstance(batch, Mapping) else batch
-    for value in values:
-        return batch_items(value)
-    return 0
-
-
 def inspect(spec: str, directory: str = "", options: Mapping[str, Any] | None = None, global_batch: int = 1,
             seed: int = 0) -> WorkloadInfo:
     """The workload checked as a rank will use it, in this process: built, its model and data set made, one
